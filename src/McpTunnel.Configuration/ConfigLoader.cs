@@ -1,0 +1,616 @@
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace McpTunnel.Configuration;
+
+/// <summary>
+/// Reads the proxy's YAML format (spec 2.2) with the YAML representation model, so every node keeps its
+/// line and column and no reflection is needed under Native AOT. Validation collects every problem
+/// instead of stopping at the first one. Unknown top-level keys are warnings, as Go's YAML decoder
+/// ignores them; unknown keys under <c>appliance:</c> are errors, because that section is ours.
+/// </summary>
+public static class ConfigLoader
+{
+    /// <summary>Where the original proxy looks when no <c>-config</c> is given (spec appendix B).</summary>
+    public const string ProxyDefaultPath = "/etc/mcp-gateway/config.yaml";
+
+    /// <summary>Where the packaged appliance keeps its configuration.</summary>
+    public const string ApplianceDefaultPath = "/etc/mcp-tunnel/config.yaml";
+
+    private static readonly string[] TopLevelKeys =
+        ["listen_addr", "log_level", "shutdown_timeout", "tunnel_domain", "tls", "routes", "upstream", "appliance"];
+
+    private static readonly string[] LogLevels = ["debug", "info", "warn", "error"];
+
+    public static ConfigLoadResult LoadFile(string path, string? tunnelDomainOverride = null, bool checkFiles = true)
+    {
+        string text;
+        try
+        {
+            text = File.ReadAllText(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return new ConfigLoadResult(null, [new ConfigProblem(path, 0, 0, "", $"cannot read the configuration file: {ex.Message}")]);
+        }
+
+        var baseDirectory = Path.GetDirectoryName(Path.GetFullPath(path)) ?? ".";
+        return Parse(text, path, tunnelDomainOverride, checkFiles ? baseDirectory : null);
+    }
+
+    /// <summary>
+    /// Parses configuration text. When <paramref name="fileBaseDirectory"/> is given, relative file paths
+    /// are resolved against it and the files named are checked for existence and readability.
+    /// </summary>
+    public static ConfigLoadResult Parse(string text, string source, string? tunnelDomainOverride = null, string? fileBaseDirectory = null)
+    {
+        var reader = new Reader(source, fileBaseDirectory);
+        var config = reader.Read(text, tunnelDomainOverride);
+        var problems = reader.Problems;
+        return new ConfigLoadResult(problems.Any(p => !p.IsWarning) ? null : config, problems);
+    }
+
+    private sealed class Reader(string source, string? fileBaseDirectory)
+    {
+        public List<ConfigProblem> Problems { get; } = [];
+
+        private void Error(YamlNode? node, string field, string message) =>
+            Problems.Add(new ConfigProblem(source, node?.Start.Line ?? 0, node?.Start.Column ?? 0, field, message));
+
+        private void Warn(YamlNode? node, string field, string message) =>
+            Problems.Add(new ConfigProblem(source, node?.Start.Line ?? 0, node?.Start.Column ?? 0, field, message, IsWarning: true));
+
+        public GatewayConfig? Read(string text, string? tunnelDomainOverride)
+        {
+            var stream = new YamlStream();
+            try
+            {
+                stream.Load(new StringReader(text));
+            }
+            catch (YamlException ex)
+            {
+                var message = (ex.InnerException?.Message ?? ex.Message).Trim();
+                Problems.Add(new ConfigProblem(source, ex.Start.Line, ex.Start.Column, "", $"YAML syntax error: {message}"));
+                return null;
+            }
+
+            if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is YamlScalarNode { Value: null or "" })
+            {
+                Error(null, "", "the configuration is empty; it needs at least listen_addr, tls and routes");
+                return null;
+            }
+
+            if (stream.Documents.Count > 1)
+            {
+                Warn(stream.Documents[1].RootNode, "", "only the first YAML document is read; the others are ignored");
+            }
+
+            if (stream.Documents[0].RootNode is not YamlMappingNode root)
+            {
+                Error(stream.Documents[0].RootNode, "", "the configuration must be a mapping of fields (listen_addr: ..., routes: ...)");
+                return null;
+            }
+
+            var fields = Fields(root, "", TopLevelKeys, strict: false);
+
+            var listen = ReadListenAddress(fields);
+            var logLevel = ReadLogLevel(fields);
+            var shutdown = ReadDuration(fields, "shutdown_timeout", "shutdown_timeout", TimeSpan.FromSeconds(30), allowZero: true);
+            var tunnelDomain = ReadTunnelDomain(fields, tunnelDomainOverride);
+            var tls = ReadTls(fields);
+            var routes = ReadRoutes(fields, tunnelDomain);
+            var upstream = ReadUpstream(fields, routes);
+            var appliance = ReadAppliance(fields);
+
+            if (listen is null || tls is null || routes is null || upstream is null || appliance is null)
+            {
+                return null;
+            }
+
+            return new GatewayConfig
+            {
+                ListenAddr = listen,
+                LogLevel = logLevel,
+                ShutdownTimeout = shutdown,
+                TunnelDomain = tunnelDomain,
+                Tls = tls,
+                Routes = routes,
+                Upstream = upstream,
+                Appliance = appliance,
+                SourcePath = source,
+            };
+        }
+
+        private Dictionary<string, (YamlNode Key, YamlNode Value)> Fields(YamlMappingNode node, string prefix, string[] known, bool strict)
+        {
+            var fields = new Dictionary<string, (YamlNode, YamlNode)>(StringComparer.Ordinal);
+            foreach (var (key, value) in node.Children)
+            {
+                var name = (key as YamlScalarNode)?.Value ?? "";
+                var path = prefix + name;
+                if (!known.Contains(name))
+                {
+                    var hint = known.FirstOrDefault(k => Similar(k, name)) is { } close ? $"; did you mean {prefix}{close}?" : "";
+                    if (strict)
+                    {
+                        Error(key, path, $"unknown field{hint}{(hint.Length == 0 ? $"; known fields are {string.Join(", ", known)}" : "")}");
+                    }
+                    else
+                    {
+                        Warn(key, path, $"unknown field, ignored{hint}");
+                    }
+
+                    continue;
+                }
+
+                fields[name] = (key, value);
+            }
+
+            return fields;
+        }
+
+        private static bool Similar(string a, string b)
+        {
+            if (Math.Abs(a.Length - b.Length) > 2)
+            {
+                return false;
+            }
+
+            // Levenshtein distance of at most two catches the usual typos (listen_adr, tunel_domain).
+            var d = new int[a.Length + 1, b.Length + 1];
+            for (var i = 0; i <= a.Length; i++)
+            {
+                d[i, 0] = i;
+            }
+
+            for (var j = 0; j <= b.Length; j++)
+            {
+                d[0, j] = j;
+            }
+
+            for (var i = 1; i <= a.Length; i++)
+            {
+                for (var j = 1; j <= b.Length; j++)
+                {
+                    var cost = char.ToLowerInvariant(a[i - 1]) == char.ToLowerInvariant(b[j - 1]) ? 0 : 1;
+                    d[i, j] = Math.Min(Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1] + cost);
+                }
+            }
+
+            return d[a.Length, b.Length] <= 2;
+        }
+
+        private string? Scalar(Dictionary<string, (YamlNode Key, YamlNode Value)> fields, string name, string path)
+        {
+            if (!fields.TryGetValue(name, out var field))
+            {
+                return null;
+            }
+
+            if (field.Value is YamlScalarNode scalar)
+            {
+                return scalar.Value ?? "";
+            }
+
+            Error(field.Value, path, $"must be a single value, not a {Kind(field.Value)}");
+            return null;
+        }
+
+        private static string Kind(YamlNode node) => node switch
+        {
+            YamlSequenceNode => "list",
+            YamlMappingNode => "mapping",
+            _ => "value",
+        };
+
+        private ListenAddress? ReadListenAddress(Dictionary<string, (YamlNode Key, YamlNode Value)> fields)
+        {
+            var text = Scalar(fields, "listen_addr", "listen_addr");
+            if (string.IsNullOrWhiteSpace(text))
+            {
+                if (!fields.ContainsKey("listen_addr") || text is not null)
+                {
+                    Error(fields.TryGetValue("listen_addr", out var f) ? f.Value : null, "listen_addr",
+                        "is required; set it to the address cloudflared connects to, for example \"127.0.0.1:8080\"");
+                }
+
+                return null;
+            }
+
+            if (!ListenAddress.TryParse(text.Trim(), out var address, out var reason))
+            {
+                Error(fields["listen_addr"].Value, "listen_addr", $"invalid address \"{text}\": {reason}");
+                return null;
+            }
+
+            return address;
+        }
+
+        private string ReadLogLevel(Dictionary<string, (YamlNode Key, YamlNode Value)> fields)
+        {
+            var text = Scalar(fields, "log_level", "log_level");
+            if (text is null)
+            {
+                return "info";
+            }
+
+            var level = text.Trim().ToLowerInvariant();
+            if (level == "warning")
+            {
+                level = "warn";
+            }
+
+            if (!LogLevels.Contains(level))
+            {
+                Error(fields["log_level"].Value, "log_level", $"unknown level \"{text}\"; use one of debug, info, warn, error");
+                return "info";
+            }
+
+            return level;
+        }
+
+        private TimeSpan ReadDuration(Dictionary<string, (YamlNode Key, YamlNode Value)> fields, string name, string path, TimeSpan fallback, bool allowZero)
+        {
+            var text = Scalar(fields, name, path);
+            if (text is null)
+            {
+                return fallback;
+            }
+
+            if (!GoDuration.TryParse(text, out var value) || value < TimeSpan.Zero)
+            {
+                Error(fields[name].Value, path, $"invalid duration \"{text}\"; write it like 30s, 5m or 1h30m (a number alone is not a duration)");
+                return fallback;
+            }
+
+            if (!allowZero && value == TimeSpan.Zero)
+            {
+                Error(fields[name].Value, path, "must be greater than zero");
+                return fallback;
+            }
+
+            return value;
+        }
+
+        private string ReadTunnelDomain(Dictionary<string, (YamlNode Key, YamlNode Value)> fields, string? tunnelDomainOverride)
+        {
+            var text = tunnelDomainOverride ?? Scalar(fields, "tunnel_domain", "tunnel_domain") ?? "";
+            var domain = text.Trim().TrimEnd('.').ToLowerInvariant();
+            if (domain.StartsWith("*.", StringComparison.Ordinal) || domain.Contains("://", StringComparison.Ordinal) || domain.Contains('/', StringComparison.Ordinal))
+            {
+                var node = tunnelDomainOverride is null && fields.TryGetValue("tunnel_domain", out var f) ? f.Value : null;
+                Error(node, tunnelDomainOverride is null ? "tunnel_domain" : "-tunnel-domain",
+                    $"\"{text}\" is not a bare domain; write it as shown on the tunnel's page, for example abcd1234.tunnel.anthropic.com");
+            }
+
+            return domain;
+        }
+
+        private TlsConfig? ReadTls(Dictionary<string, (YamlNode Key, YamlNode Value)> fields)
+        {
+            if (!fields.TryGetValue("tls", out var tlsField))
+            {
+                Error(null, "tls", "is required; set tls.cert_file and tls.key_file to the server certificate and key (for example /var/lib/mcp-tunnel/tls.crt and tls.key)");
+                return null;
+            }
+
+            if (tlsField.Value is not YamlMappingNode tlsNode)
+            {
+                Error(tlsField.Value, "tls", "must be a mapping with cert_file and key_file");
+                return null;
+            }
+
+            var tls = Fields(tlsNode, "tls.", ["cert_file", "key_file"], strict: false);
+            var cert = RequiredFile(tls, tlsField.Value, "cert_file", "tls.cert_file", "the server certificate (PEM)");
+            var key = RequiredFile(tls, tlsField.Value, "key_file", "tls.key_file", "the server private key (PEM)");
+            return cert is null || key is null ? null : new TlsConfig(cert, key);
+        }
+
+        private string? RequiredFile(Dictionary<string, (YamlNode Key, YamlNode Value)> fields, YamlNode parent, string name, string path, string what)
+        {
+            var text = Scalar(fields, name, path);
+            if (string.IsNullOrWhiteSpace(text))
+            {
+                Error(fields.TryGetValue(name, out var f) ? f.Value : parent, path, $"is required: the path of {what}");
+                return null;
+            }
+
+            return CheckFile(fields[name].Value, path, text.Trim());
+        }
+
+        private string CheckFile(YamlNode node, string path, string file)
+        {
+            if (fileBaseDirectory is null)
+            {
+                return file;
+            }
+
+            var full = Path.IsPathRooted(file) ? file : Path.GetFullPath(Path.Combine(fileBaseDirectory, file));
+            try
+            {
+                using var stream = File.OpenRead(full);
+            }
+            catch (FileNotFoundException)
+            {
+                Error(node, path, $"open {full}: no such file or directory (run `mcp-tunnel setup init` or `mcp-tunnel cert init`, or fix the path)");
+            }
+            catch (DirectoryNotFoundException)
+            {
+                Error(node, path, $"open {full}: no such file or directory (the directory does not exist)");
+            }
+            catch (UnauthorizedAccessException)
+            {
+                Error(node, path, $"open {full}: permission denied (the file must be readable by the user the gateway runs as)");
+            }
+            catch (IOException ex)
+            {
+                Error(node, path, $"open {full}: {ex.Message}");
+            }
+
+            return full;
+        }
+
+        private Dictionary<string, UpstreamTarget>? ReadRoutes(Dictionary<string, (YamlNode Key, YamlNode Value)> fields, string tunnelDomain)
+        {
+            if (!fields.TryGetValue("routes", out var routesField))
+            {
+                Error(null, "routes", "is required: a mapping of subdomain (or full host name) to upstream, for example `routes: { echo: http://10.0.0.5:9000 }`");
+                return null;
+            }
+
+            var routes = new Dictionary<string, UpstreamTarget>(StringComparer.Ordinal);
+            switch (routesField.Value)
+            {
+                case YamlSequenceNode:
+                    Error(routesField.Value, "routes", "cannot unmarshal !!seq into map[string]string: routes is a mapping, not a list; write `routes: { name: http://host:port }`");
+                    return null;
+                case YamlScalarNode { Value: null or "" }:
+                    Warn(routesField.Value, "routes", "no routes are configured; every request will get 502 No route configured for host");
+                    return routes;
+                case YamlScalarNode:
+                    Error(routesField.Value, "routes", "must be a mapping of subdomain to upstream, not a single value");
+                    return null;
+            }
+
+            var bareLabelWarned = false;
+            foreach (var (keyNode, valueNode) in ((YamlMappingNode)routesField.Value).Children)
+            {
+                var rawKey = (keyNode as YamlScalarNode)?.Value ?? "";
+                var key = rawKey.Trim().TrimEnd('.').ToLowerInvariant();
+                var path = $"routes.{rawKey}";
+                if (key.Length == 0)
+                {
+                    Error(keyNode, "routes", "a route key is empty; use a subdomain such as echo or a full host name");
+                    continue;
+                }
+
+                if (key.Contains('*', StringComparison.Ordinal) || key.Contains('/', StringComparison.Ordinal) || key.Contains(':', StringComparison.Ordinal))
+                {
+                    Error(keyNode, path, "a route key is a subdomain or host name only: no wildcard, port, scheme or path");
+                    continue;
+                }
+
+                if (valueNode is not YamlScalarNode { Value: { } value })
+                {
+                    Error(valueNode, path, $"cannot unmarshal {(valueNode is YamlSequenceNode ? "!!seq" : "!!map")} into string: the upstream is a single scheme://host:port value");
+                    continue;
+                }
+
+                if (!UpstreamTarget.TryParse(value.Trim(), out var target, out var reason))
+                {
+                    Error(valueNode, path, $"{UpstreamTarget.InvalidUpstream}: \"{value}\": {reason}");
+                    continue;
+                }
+
+                if (!routes.TryAdd(key, target!))
+                {
+                    Error(keyNode, path, $"duplicate route \"{key}\" (route keys are case-insensitive)");
+                    continue;
+                }
+
+                if (target!.Host.Contains(':', StringComparison.Ordinal))
+                {
+                    Warn(valueNode, path, "an IPv6 upstream can never be dialled: the gateway reaches upstreams over IPv4 only");
+                }
+
+                if (tunnelDomain.Length == 0 && !key.Contains('.', StringComparison.Ordinal) && !bareLabelWarned)
+                {
+                    bareLabelWarned = true;
+                    Warn(keyNode, path, "is a bare subdomain but tunnel_domain is empty, so it only matches a request for the host name exactly; set tunnel_domain (or pass -tunnel-domain)");
+                }
+            }
+
+            return routes;
+        }
+
+        private UpstreamConfig? ReadUpstream(Dictionary<string, (YamlNode Key, YamlNode Value)> fields, Dictionary<string, UpstreamTarget>? routes)
+        {
+            var result = new UpstreamConfig();
+            YamlNode? upstreamNode = null;
+            if (fields.TryGetValue("upstream", out var upstreamField))
+            {
+                upstreamNode = upstreamField.Value;
+                if (upstreamField.Value is YamlScalarNode { Value: null or "" })
+                {
+                    upstreamNode = null;
+                }
+                else if (upstreamField.Value is not YamlMappingNode upstreamMap)
+                {
+                    Error(upstreamField.Value, "upstream", "must be a mapping (allowed_ips, disable_ip_validation, tls)");
+                    return null;
+                }
+                else
+                {
+                    var upstream = Fields(upstreamMap, "upstream.", ["allowed_ips", "disable_ip_validation", "tls"], strict: false);
+                    var disable = ReadBool(upstream, "disable_ip_validation", "upstream.disable_ip_validation");
+                    result = result with { DisableIpValidation = disable };
+
+                    if (upstream.TryGetValue("allowed_ips", out var ipsField))
+                    {
+                        if (disable)
+                        {
+                            Error(ipsField.Key, "upstream.allowed_ips",
+                                "allowed_ips and disable_ip_validation are mutually exclusive; remove one of them");
+                        }
+
+                        result = result with { AllowedIps = ReadAllowedIps(ipsField.Value), AllowedIpsConfigured = true };
+                    }
+
+                    if (upstream.TryGetValue("tls", out var tlsField) && tlsField.Value is not YamlScalarNode { Value: null or "" })
+                    {
+                        if (tlsField.Value is not YamlMappingNode tlsMap)
+                        {
+                            Error(tlsField.Value, "upstream.tls", "must be a mapping (ca_file, include_system_cas)");
+                        }
+                        else
+                        {
+                            var tls = Fields(tlsMap, "upstream.tls.", ["ca_file", "include_system_cas"], strict: false);
+                            var caFile = Scalar(tls, "ca_file", "upstream.tls.ca_file");
+                            if (!string.IsNullOrWhiteSpace(caFile))
+                            {
+                                caFile = CheckFile(tls["ca_file"].Value, "upstream.tls.ca_file", caFile.Trim());
+                            }
+
+                            result = result with
+                            {
+                                CaFile = string.IsNullOrWhiteSpace(caFile) ? null : caFile,
+                                IncludeSystemCas = ReadBool(tls, "include_system_cas", "upstream.tls.include_system_cas"),
+                            };
+                        }
+                    }
+                }
+            }
+
+            if (result.DisableIpValidation)
+            {
+                result = result with { AllowedIps = [] };
+            }
+
+            if (routes is not null && result.CaFile is null && !result.IncludeSystemCas)
+            {
+                foreach (var (name, target) in routes.Where(r => r.Value.IsHttps))
+                {
+                    Error(upstreamNode, $"routes.{name}",
+                        $"https upstream {target} has no trust anchor: set upstream.tls.ca_file to the CA bundle that signed it, and/or upstream.tls.include_system_cas: true");
+                }
+            }
+
+            return result;
+        }
+
+        private List<Ipv4Cidr> ReadAllowedIps(YamlNode node)
+        {
+            var list = new List<Ipv4Cidr>();
+            if (node is YamlScalarNode { Value: null or "" })
+            {
+                Warn(node, "upstream.allowed_ips", "is empty, so no upstream can be dialled; list networks such as 10.0.0.0/8, or remove the field to use the RFC 1918 default");
+                return list;
+            }
+
+            if (node is not YamlSequenceNode sequence)
+            {
+                Error(node, "upstream.allowed_ips", "must be a list, for example `allowed_ips: [10.0.0.0/8, 127.0.0.0/8]`");
+                return list;
+            }
+
+            foreach (var item in sequence.Children)
+            {
+                if (item is not YamlScalarNode { Value: { } text } || !Ipv4Cidr.TryParse(text.Trim(), out var cidr, out var error))
+                {
+                    Error(item, "upstream.allowed_ips", item is YamlScalarNode s ? Ipv4Cidr.TryParse(s.Value ?? "", out _, out var e) ? "" : e! : "each entry must be a single address or CIDR");
+                    continue;
+                }
+
+                if (cidr.PrefixLength < 8)
+                {
+                    Warn(item, "upstream.allowed_ips", $"{cidr} allows a large part of the internet and weakens the SSRF defence; list the narrowest networks your upstreams use");
+                }
+
+                list.Add(cidr);
+            }
+
+            if (sequence.Children.Count == 0)
+            {
+                Warn(node, "upstream.allowed_ips", "is empty, so no upstream can be dialled; list networks such as 10.0.0.0/8, or remove the field to use the RFC 1918 default");
+            }
+
+            return list;
+        }
+
+        private bool ReadBool(Dictionary<string, (YamlNode Key, YamlNode Value)> fields, string name, string path)
+        {
+            var text = Scalar(fields, name, path);
+            if (text is null)
+            {
+                return false;
+            }
+
+            switch (text.Trim().ToLowerInvariant())
+            {
+                case "true" or "yes" or "on":
+                    return true;
+                case "false" or "no" or "off" or "":
+                    return false;
+                default:
+                    Error(fields[name].Value, path, $"\"{text}\" is not a boolean; use true or false");
+                    return false;
+            }
+        }
+
+        private ApplianceConfig? ReadAppliance(Dictionary<string, (YamlNode Key, YamlNode Value)> fields)
+        {
+            var result = new ApplianceConfig();
+            if (!fields.TryGetValue("appliance", out var field) || field.Value is YamlScalarNode { Value: null or "" })
+            {
+                return result;
+            }
+
+            if (field.Value is not YamlMappingNode map)
+            {
+                Error(field.Value, "appliance", "must be a mapping of appliance settings");
+                return null;
+            }
+
+            var known = new[]
+            {
+                "upstream_connect_timeout", "tls_handshake_timeout", "cert_poll_interval", "websocket_keepalive",
+                "upstream_idle_timeout", "max_request_headers_bytes", "websocket_paths",
+            };
+            var a = Fields(map, "appliance.", known, strict: true);
+            result = result with
+            {
+                UpstreamConnectTimeout = ReadDuration(a, "upstream_connect_timeout", "appliance.upstream_connect_timeout", result.UpstreamConnectTimeout, allowZero: false),
+                TlsHandshakeTimeout = ReadDuration(a, "tls_handshake_timeout", "appliance.tls_handshake_timeout", result.TlsHandshakeTimeout, allowZero: false),
+                CertPollInterval = ReadDuration(a, "cert_poll_interval", "appliance.cert_poll_interval", result.CertPollInterval, allowZero: false),
+                WebSocketKeepAlive = ReadDuration(a, "websocket_keepalive", "appliance.websocket_keepalive", result.WebSocketKeepAlive, allowZero: true),
+                UpstreamIdleTimeout = ReadDuration(a, "upstream_idle_timeout", "appliance.upstream_idle_timeout", result.UpstreamIdleTimeout, allowZero: true),
+            };
+
+            if (Scalar(a, "max_request_headers_bytes", "appliance.max_request_headers_bytes") is { } headerText)
+            {
+                if (int.TryParse(headerText, out var bytes) && bytes is >= 1024 and <= 1024 * 1024)
+                {
+                    result = result with { MaxRequestHeadersBytes = bytes };
+                }
+                else
+                {
+                    Error(a["max_request_headers_bytes"].Value, "appliance.max_request_headers_bytes", $"\"{headerText}\" must be a number of bytes from 1024 to 1048576");
+                }
+            }
+
+            if (a.TryGetValue("websocket_paths", out var pathsField))
+            {
+                if (pathsField.Value is YamlSequenceNode paths && paths.Children.All(p => p is YamlScalarNode { Value: ['/', ..] }))
+                {
+                    result = result with { WebSocketPaths = [.. paths.Children.Select(p => ((YamlScalarNode)p).Value!)] };
+                }
+                else
+                {
+                    Error(pathsField.Value, "appliance.websocket_paths", "must be a list of absolute paths, for example [\"/\"]");
+                }
+            }
+
+            return result;
+        }
+    }
+}

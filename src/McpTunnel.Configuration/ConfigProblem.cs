@@ -1,0 +1,29 @@
+namespace McpTunnel.Configuration;
+
+/// <summary>One problem found in a configuration file, with where it is and what to do about it.</summary>
+public sealed record ConfigProblem(string Source, long Line, long Column, string Field, string Message, bool IsWarning = false)
+{
+    public override string ToString()
+    {
+        var where = Line > 0 ? $"{Source}:{Line}:{Column}" : Source;
+        var field = Field.Length > 0 ? $"{Field}: " : "";
+        return $"{where}: {(IsWarning ? "warning: " : "")}{field}{Message}";
+    }
+}
+
+/// <summary>The outcome of reading a configuration: a config when there were no errors, and every problem found.</summary>
+public sealed record ConfigLoadResult(GatewayConfig? Config, IReadOnlyList<ConfigProblem> Problems)
+{
+    public IEnumerable<ConfigProblem> Errors => Problems.Where(p => !p.IsWarning);
+
+    public IEnumerable<ConfigProblem> Warnings => Problems.Where(p => p.IsWarning);
+
+    public bool Succeeded => Config is not null;
+}
+
+/// <summary>Thrown where a configuration must be valid to go on; the message lists every error.</summary>
+public sealed class ConfigException(IReadOnlyList<ConfigProblem> problems)
+    : Exception("invalid configuration:" + Environment.NewLine + string.Join(Environment.NewLine, problems.Select(p => "  " + p)))
+{
+    public IReadOnlyList<ConfigProblem> Problems { get; } = problems;
+}

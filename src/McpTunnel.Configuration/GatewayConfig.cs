@@ -1,0 +1,75 @@
+namespace McpTunnel.Configuration;
+
+/// <summary>
+/// The proxy's configuration, field for field (spec section 2.2), plus the appliance-only settings that
+/// live under <c>appliance:</c> so they can never collide with a future proxy field.
+/// </summary>
+public sealed record GatewayConfig
+{
+    public required ListenAddress ListenAddr { get; init; }
+
+    /// <summary><c>debug</c>, <c>info</c>, <c>warn</c> or <c>error</c>.</summary>
+    public string LogLevel { get; init; } = "info";
+
+    public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Lower-case, without a trailing dot; empty when routes are full host names.</summary>
+    public string TunnelDomain { get; init; } = "";
+
+    public required TlsConfig Tls { get; init; }
+
+    /// <summary>Keys are lower-case host names or subdomains.</summary>
+    public required IReadOnlyDictionary<string, UpstreamTarget> Routes { get; init; }
+
+    public UpstreamConfig Upstream { get; init; } = new();
+
+    public ApplianceConfig Appliance { get; init; } = new();
+
+    /// <summary>The file this configuration was read from, for messages.</summary>
+    public string SourcePath { get; init; } = "";
+}
+
+public sealed record TlsConfig(string CertFile, string KeyFile);
+
+public sealed record UpstreamConfig
+{
+    /// <summary>The networks the gateway may dial; the default is RFC 1918. Empty when validation is disabled.</summary>
+    public IReadOnlyList<Ipv4Cidr> AllowedIps { get; init; } = Ipv4Cidr.Rfc1918;
+
+    /// <summary>True when <c>allowed_ips</c> was set in the file (it replaces the default).</summary>
+    public bool AllowedIpsConfigured { get; init; }
+
+    public bool DisableIpValidation { get; init; }
+
+    public string? CaFile { get; init; }
+
+    public bool IncludeSystemCas { get; init; }
+}
+
+/// <summary>Settings the original proxy does not have. Every one is optional, with the default shown.</summary>
+public sealed record ApplianceConfig
+{
+    /// <summary>How long a TCP connect to an upstream may take before the caller gets 504.</summary>
+    public TimeSpan UpstreamConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long the inner TLS handshake may take.</summary>
+    public TimeSpan TlsHandshakeTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How often <c>tls.cert_file</c> and <c>tls.key_file</c> are checked for changes.</summary>
+    public TimeSpan CertPollInterval { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Interval of WebSocket pings to cloudflared; zero turns them off.</summary>
+    public TimeSpan WebSocketKeepAlive { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Time without a byte in either direction after which an upstream exchange is abandoned. Zero (the
+    /// default) means never: a tool call may take many minutes and an SSE stream may idle for hours.
+    /// </summary>
+    public TimeSpan UpstreamIdleTimeout { get; init; } = TimeSpan.Zero;
+
+    /// <summary>Largest inner request header block, in bytes.</summary>
+    public int MaxRequestHeadersBytes { get; init; } = 64 * 1024;
+
+    /// <summary>Optional allow-list of WebSocket paths on <c>listen_addr</c>; empty accepts any path.</summary>
+    public IReadOnlyList<string> WebSocketPaths { get; init; } = [];
+}

@@ -1,0 +1,70 @@
+using System.Net;
+using Microsoft.Extensions.Logging;
+
+namespace McpTunnel.Gateway;
+
+/// <summary>
+/// Every log line the gateway writes. The leading words of each message are stable: users and alerts
+/// grep for them (<c>route configured</c>, <c>request started</c>, <c>no route for host</c>,
+/// <c>IP validation failed</c>, <c>tls handshake failed</c>; spec 1.4 and 6.3). Nothing here ever carries
+/// a secret, a header value or a payload.
+/// </summary>
+internal static partial class GatewayLog
+{
+    [LoggerMessage(1000, LogLevel.Information, "route configured route={Route} upstream={Upstream}")]
+    public static partial void RouteConfigured(ILogger logger, string route, string upstream);
+
+    [LoggerMessage(1001, LogLevel.Information, "gateway listening address={Address}")]
+    public static partial void Listening(ILogger logger, string address);
+
+    [LoggerMessage(1002, LogLevel.Warning, "listen_addr is reachable from the network: anything that can connect to it can send requests towards your MCP servers; use 127.0.0.1:8080 unless cloudflared runs on another host address={Address}")]
+    public static partial void ListeningOnNetwork(ILogger logger, string address);
+
+    [LoggerMessage(1003, LogLevel.Information, "gateway stopping; draining in-flight requests timeout={Timeout}")]
+    public static partial void Draining(ILogger logger, string timeout);
+
+    [LoggerMessage(1004, LogLevel.Information, "gateway stopped")]
+    public static partial void Stopped(ILogger logger);
+
+    [LoggerMessage(1100, LogLevel.Debug, "websocket opened remote={Remote} path={Path}")]
+    public static partial void WebSocketOpened(ILogger logger, string remote, string path);
+
+    [LoggerMessage(1101, LogLevel.Debug, "websocket closed remote={Remote}")]
+    public static partial void WebSocketClosed(ILogger logger, string remote);
+
+    [LoggerMessage(1102, LogLevel.Debug, "rejected a plain HTTP request on the WebSocket listener method={Method} path={Path} status=426")]
+    public static partial void NotWebSocket(ILogger logger, string method, string path);
+
+    [LoggerMessage(1200, LogLevel.Warning, "tls handshake failed: {Reason}")]
+    public static partial void TlsHandshakeFailed(ILogger logger, string reason);
+
+    [LoggerMessage(1201, LogLevel.Debug, "tls client hello sni={ServerName}")]
+    public static partial void ClientHello(ILogger logger, string serverName);
+
+    [LoggerMessage(1300, LogLevel.Information, "request started method={Method} host={Host} path={Path}")]
+    public static partial void RequestStarted(ILogger logger, string method, string host, string path);
+
+    [LoggerMessage(1301, LogLevel.Warning, "no route for host host={Host}")]
+    public static partial void NoRoute(ILogger logger, string host);
+
+    [LoggerMessage(1302, LogLevel.Warning, "IP validation failed: {Ip} is not a private address host={Host} allowed={Allowed}")]
+    public static partial void IpValidationFailed(ILogger logger, IPAddress ip, string host, string allowed);
+
+    [LoggerMessage(1303, LogLevel.Warning, "upstream request failed route={Route} upstream={Upstream} status={Status} error={Error}")]
+    public static partial void UpstreamFailed(ILogger logger, string route, string upstream, int status, string error);
+
+    [LoggerMessage(1400, LogLevel.Information, "certificate loaded subject={Subject} not_after={NotAfter} sha256={Fingerprint}")]
+    public static partial void CertificateLoaded(ILogger logger, string subject, string notAfter, string fingerprint);
+
+    [LoggerMessage(1401, LogLevel.Information, "certificate reloaded subject={Subject} not_after={NotAfter} sha256={Fingerprint}")]
+    public static partial void CertificateReloaded(ILogger logger, string subject, string notAfter, string fingerprint);
+
+    [LoggerMessage(1402, LogLevel.Warning, "certificate files changed but cannot be loaded yet; keeping the current certificate and retrying reason={Reason}")]
+    public static partial void CertificateReloadPending(ILogger logger, string reason);
+
+    [LoggerMessage(1403, LogLevel.Error, "certificate reload failed; still serving the previous certificate reason={Reason}")]
+    public static partial void CertificateReloadFailed(ILogger logger, string reason);
+
+    [LoggerMessage(1404, LogLevel.Warning, "server certificate expires within 7 days or has expired; run mcp-tunnel setup renew-cert not_after={NotAfter}")]
+    public static partial void CertificateExpiring(ILogger logger, string notAfter);
+}

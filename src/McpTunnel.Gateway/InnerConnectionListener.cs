@@ -1,0 +1,59 @@
+using System.Net;
+using System.Threading.Channels;
+using Microsoft.AspNetCore.Connections;
+
+namespace McpTunnel.Gateway;
+
+/// <summary>
+/// Kestrel's listener for <see cref="InnerEndPoint"/>: instead of accepting sockets it accepts the
+/// WebSocket byte streams that <see cref="OuterWebSocketHandler"/> hands over. No loopback hop, no
+/// second socket per inner connection.
+/// </summary>
+internal sealed class InnerConnectionListener : IConnectionListener
+{
+    private readonly Channel<TunnelConnection> _pending = Channel.CreateUnbounded<TunnelConnection>(
+        new UnboundedChannelOptions { SingleReader = false, SingleWriter = false });
+
+    public EndPoint EndPoint => InnerEndPoint.Instance;
+
+    /// <summary>Offers a connection to Kestrel; false once the server is shutting down.</summary>
+    public bool TryEnqueue(TunnelConnection connection) => _pending.Writer.TryWrite(connection);
+
+    public async ValueTask<ConnectionContext?> AcceptAsync(CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            return await _pending.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (ChannelClosedException)
+        {
+            return null;
+        }
+    }
+
+    public ValueTask UnbindAsync(CancellationToken cancellationToken = default)
+    {
+        _pending.Writer.TryComplete();
+        // Connections offered but never accepted are closed so their WebSockets end.
+        while (_pending.Reader.TryRead(out var orphan))
+        {
+            orphan.Abort(new ConnectionAbortedException("the gateway is shutting down"));
+            _ = orphan.DisposeAsync().AsTask();
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask DisposeAsync() => UnbindAsync();
+}
+
+/// <summary>Registers the inner listener with Kestrel; it binds only <see cref="InnerEndPoint"/>.</summary>
+internal sealed class InnerTransportFactory(InnerConnectionListener listener) : IConnectionListenerFactory, IConnectionListenerFactorySelector
+{
+    public bool CanBind(EndPoint endpoint) => endpoint is InnerEndPoint;
+
+    public ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default) =>
+        endpoint is InnerEndPoint
+            ? ValueTask.FromResult<IConnectionListener>(listener)
+            : throw new NotSupportedException($"{endpoint} is not the inner endpoint");
+}

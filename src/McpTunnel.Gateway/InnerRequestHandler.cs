@@ -1,0 +1,141 @@
+using System.Net;
+using System.Net.Http;
+using System.Security.Authentication;
+using McpTunnel.Configuration;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace McpTunnel.Gateway;
+
+/// <summary>
+/// Handles one request that arrived inside inner TLS: route it by host and forward it with YARP's direct
+/// forwarder, streaming both bodies (SSE is flushed per write) with no total timeout.
+/// Expected failures come back from the forwarder as values and are turned into status codes here, in one
+/// place: no route → 502 <c>No route configured for host</c>; IP policy or refused/reset → 502; connect
+/// timeout → 504.
+/// </summary>
+internal sealed class InnerRequestHandler : IDisposable
+{
+    private static readonly byte[] NoRouteBody = "No route configured for host\n"u8.ToArray();
+
+    private readonly RouteTable _routes;
+    private readonly IHttpForwarder _forwarder;
+    private readonly HttpMessageInvoker _invoker;
+    private readonly ForwarderRequestConfig _requestConfig;
+    private readonly GatewayMetrics _metrics;
+    private readonly ILogger _logger;
+
+    public InnerRequestHandler(GatewayConfig config, IHttpForwarder forwarder, GatewayMetrics metrics, ILogger<InnerRequestHandler> logger)
+    {
+        _routes = new RouteTable(config.Routes, config.TunnelDomain);
+        _forwarder = forwarder;
+        _metrics = metrics;
+        _logger = logger;
+        var policy = new UpstreamIpPolicy(config.Upstream);
+        var connector = new UpstreamConnector(policy, config.Appliance.UpstreamConnectTimeout, metrics, logger);
+        var trust = new UpstreamTrust(config.Upstream);
+        var handler = new SocketsHttpHandler
+        {
+            UseProxy = false,
+            AllowAutoRedirect = false,
+            AutomaticDecompression = DecompressionMethods.None,
+            UseCookies = false,
+            EnableMultipleHttp2Connections = true,
+            ActivityHeadersPropagator = null,
+            PooledConnectionIdleTimeout = TimeSpan.FromSeconds(90),
+            // Covers the TCP connect (bounded again inside the callback) plus an upstream TLS handshake.
+            ConnectTimeout = config.Appliance.UpstreamConnectTimeout * 2,
+            ConnectCallback = connector.ConnectAsync,
+            SslOptions =
+            {
+                EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+                RemoteCertificateValidationCallback = (_, certificate, chain, errors) => trust.Validate(certificate, chain, errors),
+            },
+        };
+        _invoker = new HttpMessageInvoker(handler, disposeHandler: true);
+        var idle = config.Appliance.UpstreamIdleTimeout;
+        _requestConfig = new ForwarderRequestConfig
+        {
+            // YARP's ActivityTimeout is an idle timeout; "none" is the longest a timer can wait.
+            ActivityTimeout = idle == TimeSpan.Zero ? TimeSpan.FromDays(24) : idle,
+        };
+
+        foreach (var route in _routes.Routes)
+        {
+            GatewayLog.RouteConfigured(logger, route.Name, route.Upstream.ToString());
+        }
+    }
+
+    public RouteTable Routes => _routes;
+
+    public async Task HandleAsync(HttpContext context)
+    {
+        var request = context.Request;
+        var host = request.Host.Value ?? "";
+        _metrics.RequestStarted();
+        GatewayLog.RequestStarted(_logger, request.Method, host, request.Path.Value ?? "/");
+
+        if (!_routes.TryResolve(host, out var route))
+        {
+            _metrics.NoRouteForHost();
+            GatewayLog.NoRoute(_logger, RouteTable.NormalizeHost(host).ToString());
+            context.Response.StatusCode = StatusCodes.Status502BadGateway;
+            context.Response.ContentType = "text/plain; charset=utf-8";
+            context.Response.Headers.XContentTypeOptions = "nosniff";
+            await context.Response.Body.WriteAsync(NoRouteBody, context.RequestAborted).ConfigureAwait(false);
+            return;
+        }
+
+        var error = await _forwarder.SendAsync(context, route.Upstream.DestinationPrefix, _invoker, _requestConfig, ForwardedHeadersTransformer.Instance).ConfigureAwait(false);
+        if (error == ForwarderError.None)
+        {
+            return;
+        }
+
+        var exception = context.Features.Get<IForwarderErrorFeature>()?.Exception;
+        if (error is ForwarderError.RequestCanceled or ForwarderError.ResponseBodyCanceled or ForwarderError.RequestBodyCanceled or ForwarderError.UpgradeRequestCanceled)
+        {
+            // The caller went away; the upstream call was cancelled with it. Nothing to answer.
+            return;
+        }
+
+        var dial = Find<UpstreamDialException>(exception);
+        var status = dial is UpstreamConnectTimeoutException || error == ForwarderError.RequestTimedOut
+            ? StatusCodes.Status504GatewayTimeout
+            : StatusCodes.Status502BadGateway;
+        if (!context.Response.HasStarted)
+        {
+            context.Response.StatusCode = status;
+        }
+
+        _metrics.UpstreamError();
+        GatewayLog.UpstreamFailed(_logger, route.Name, route.Upstream.ToString(), status, dial?.Message ?? Describe(error, exception));
+    }
+
+    private static string Describe(ForwarderError error, Exception? exception)
+    {
+        var inner = exception;
+        while (inner?.InnerException is not null)
+        {
+            inner = inner.InnerException;
+        }
+
+        return inner is null ? error.ToString() : $"{error}: {inner.Message}";
+    }
+
+    private static T? Find<T>(Exception? exception) where T : Exception
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            if (e is T match)
+            {
+                return match;
+            }
+        }
+
+        return null;
+    }
+
+    public void Dispose() => _invoker.Dispose();
+}

@@ -1,0 +1,115 @@
+using System.Net.Security;
+using System.Security.Authentication;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+
+namespace McpTunnel.Gateway;
+
+/// <summary>
+/// One loaded certificate and key pair with the TLS options built from it once, so a handshake costs no
+/// allocation for configuration (Kestrel reads <see cref="ServerCertificateStore.Current"/> per handshake).
+/// </summary>
+public sealed class ServerCertificate
+{
+    private static readonly List<SslApplicationProtocol> Alpn = [SslApplicationProtocol.Http2, SslApplicationProtocol.Http11];
+
+    private ServerCertificate(X509Certificate2 certificate)
+    {
+        Certificate = certificate;
+        Fingerprint = Convert.ToHexStringLower(SHA256.HashData(certificate.RawData));
+        // offline: the leaf is served alone (spec 3.2: signed directly by the registered CA) and no chain
+        // is fetched from the network.
+        var context = SslStreamCertificateContext.Create(certificate, additionalCertificates: null, offline: true);
+        Options = new SslServerAuthenticationOptions
+        {
+            ServerCertificateContext = context,
+            EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+            ApplicationProtocols = Alpn,
+            ClientCertificateRequired = false,
+            CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+            AllowRenegotiation = false,
+            AllowTlsResume = true,
+            CipherSuitesPolicy = ModernCipherSuites.Policy,
+        };
+    }
+
+    public X509Certificate2 Certificate { get; }
+
+    /// <summary>Lower-case hex SHA-256 of the DER, as the Tunnels API shows certificate fingerprints.</summary>
+    public string Fingerprint { get; }
+
+    public DateTimeOffset NotAfter => Certificate.NotAfter.ToUniversalTime();
+
+    public SslServerAuthenticationOptions Options { get; }
+
+    /// <summary>Loads a PEM certificate and its PEM key (RSA or ECDSA; PKCS#1, PKCS#8 or SEC1).</summary>
+    /// <exception cref="CertificateLoadException">The files cannot be read, parsed, or do not belong together.</exception>
+    public static ServerCertificate Load(string certFile, string keyFile)
+    {
+        var certPem = System.Text.Encoding.UTF8.GetString(ReadFile(certFile));
+        var keyPem = System.Text.Encoding.UTF8.GetString(ReadFile(keyFile));
+        return FromPem(certPem, keyPem, certFile, keyFile);
+    }
+
+    internal static ServerCertificate FromPem(string certPem, string keyPem, string certFile, string keyFile)
+    {
+        if (!certPem.Contains("-----BEGIN CERTIFICATE-----", StringComparison.Ordinal))
+        {
+            throw new CertificateLoadException($"{certFile}: no PEM certificate found (expected a -----BEGIN CERTIFICATE----- block)");
+        }
+
+        if (!keyPem.Contains("PRIVATE KEY-----", StringComparison.Ordinal))
+        {
+            throw new CertificateLoadException($"{keyFile}: no PEM private key found (expected -----BEGIN PRIVATE KEY-----, RSA PRIVATE KEY or EC PRIVATE KEY)");
+        }
+
+        if (keyPem.Contains("ENCRYPTED PRIVATE KEY", StringComparison.Ordinal))
+        {
+            throw new CertificateLoadException($"{keyFile}: the private key is encrypted; the gateway needs an unencrypted key (protect it with file permissions)");
+        }
+
+        X509Certificate2 pair;
+        try
+        {
+            pair = X509Certificate2.CreateFromPem(certPem, keyPem);
+        }
+        catch (CryptographicException ex)
+        {
+            var reason = ex.Message.Contains("does not match", StringComparison.OrdinalIgnoreCase)
+                ? $"the private key in {keyFile} does not belong to the certificate in {certFile}; replace both files together"
+                : $"cannot load {certFile} with {keyFile}: {ex.Message}";
+            throw new CertificateLoadException(reason, ex);
+        }
+
+        // Linux keeps ephemeral keys usable by SslStream; no export/re-import round trip is needed.
+        return new ServerCertificate(pair);
+    }
+
+    internal static byte[] ReadFile(string path)
+    {
+        try
+        {
+            return File.ReadAllBytes(path);
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw new CertificateLoadException($"open {path}: no such file or directory");
+        }
+        catch (UnauthorizedAccessException)
+        {
+            throw new CertificateLoadException($"open {path}: permission denied (the gateway's user must be able to read it)");
+        }
+        catch (IOException ex)
+        {
+            throw new CertificateLoadException($"open {path}: {ex.Message}");
+        }
+    }
+}
+
+/// <summary>The certificate pair cannot be used; the message names the file and the fix.</summary>
+public sealed class CertificateLoadException : Exception
+{
+    public CertificateLoadException(string message) : base(message) { }
+
+    public CertificateLoadException(string message, Exception inner) : base(message, inner) { }
+}

@@ -1,0 +1,84 @@
+using Microsoft.Extensions.Logging;
+
+namespace McpTunnel.Gateway;
+
+/// <summary>
+/// Turns Kestrel's own record of a failed inner handshake into our <c>tls handshake failed: reason</c> line
+/// and a metric. Kestrel performs the handshake (so HTTP/2 is negotiated by ALPN exactly as on a socket) and
+/// reports failures only to its logger at Debug level (events <c>AuthenticationFailed</c> and
+/// <c>AuthenticationTimedOut</c> of <c>HttpsConnectionMiddleware</c>); this provider listens to that one
+/// category. A test fails if a Kestrel update renames them. See docs/decisions/0002-inner-tls-in-kestrel.md.
+/// </summary>
+internal sealed class TlsHandshakeFailureReporter(GatewayMetrics metrics) : ILoggerProvider
+{
+    public const string KestrelHttpsCategory = "Microsoft.AspNetCore.Server.Kestrel.Https.Internal.HttpsConnectionMiddleware";
+
+    private ILogger _target = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+
+    /// <summary>Where the translated line goes; set once the gateway's logger factory exists.</summary>
+    public void Attach(ILogger target) => _target = target;
+
+    public ILogger CreateLogger(string categoryName) =>
+        categoryName == KestrelHttpsCategory ? new Listener(this) : Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+
+    public void Dispose() { }
+
+    private void Report(EventId eventId, Exception? exception)
+    {
+        string reason;
+        if (eventId.Name == "AuthenticationTimedOut")
+        {
+            reason = "handshake timed out (the client sent nothing, or too slowly)";
+        }
+        else if (eventId.Name == "AuthenticationFailed")
+        {
+            reason = Describe(exception);
+        }
+        else
+        {
+            return;
+        }
+
+        metrics.TlsHandshakeFailed();
+        GatewayLog.TlsHandshakeFailed(_target, reason);
+    }
+
+    /// <summary>
+    /// The innermost message, with OpenSSL's alert names translated into the words Go prints, which the
+    /// troubleshooting guide quotes (<c>unknown certificate authority</c>, <c>bad certificate</c>).
+    /// </summary>
+    internal static string Describe(Exception? exception)
+    {
+        var messages = new List<string>();
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            if (!e.Message.Contains("see inner exception", StringComparison.OrdinalIgnoreCase))
+            {
+                messages.Add(e.Message.TrimEnd('.'));
+            }
+        }
+
+        var detail = messages.Count == 0 ? "connection closed during the handshake" : messages[^1];
+        var known = detail switch
+        {
+            _ when detail.Contains("unknown ca", StringComparison.OrdinalIgnoreCase) => "remote error: tls: unknown certificate authority (the client does not trust the CA that signed tls.cert_file; register ca.crt on the tunnel)",
+            _ when detail.Contains("bad certificate", StringComparison.OrdinalIgnoreCase) || detail.Contains("BadCertificate", StringComparison.Ordinal) => "remote error: tls: bad certificate (the certificate's names or validity were rejected; check the SAN *.<tunnel_domain> and expiry)",
+            _ when detail.Contains("certificate expired", StringComparison.OrdinalIgnoreCase) => "remote error: tls: expired certificate (renew it: mcp-tunnel setup renew-cert)",
+            _ when detail.Contains("wrong version number", StringComparison.OrdinalIgnoreCase) || detail.Contains("http request", StringComparison.OrdinalIgnoreCase) => "first record does not look like a TLS handshake (plaintext inside the WebSocket?)",
+            _ when detail.Contains("unsupported protocol", StringComparison.OrdinalIgnoreCase) => "client offered an unsupported TLS version (TLS 1.2 or 1.3 required)",
+            _ when detail.Contains("no shared cipher", StringComparison.OrdinalIgnoreCase) => "no shared cipher suite (AEAD suites with ECDHE are required)",
+            _ => null,
+        };
+        return known is null ? detail : $"{known}: {detail}";
+    }
+
+    private sealed class Listener(TlsHandshakeFailureReporter owner) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            owner.Report(eventId, exception);
+    }
+}

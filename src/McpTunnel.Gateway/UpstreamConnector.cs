@@ -1,0 +1,116 @@
+using System.Net;
+using System.Net.Http;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+
+namespace McpTunnel.Gateway;
+
+/// <summary>
+/// The only way the gateway opens a connection to an upstream (the <c>ConnectCallback</c> of its
+/// <see cref="SocketsHttpHandler"/>).
+/// <remarks>
+/// 1. Resolve A records only (IPv4); an IP literal is taken as is.
+/// 2. Check every address against <see cref="UpstreamIpPolicy"/>. One disallowed address rejects the whole
+///    name: a host that resolves partly outside the allowed networks is misconfigured or under attack.
+/// 3. Dial the checked addresses in order, each within the connect timeout. The socket connects to the
+///    address that was checked, so a second DNS answer (rebinding) can never change the destination.
+/// </remarks>
+/// </summary>
+internal sealed class UpstreamConnector(UpstreamIpPolicy policy, TimeSpan connectTimeout, GatewayMetrics metrics, ILogger logger)
+{
+    public async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
+    {
+        var host = context.DnsEndPoint.Host;
+        var port = context.DnsEndPoint.Port;
+
+        IPAddress[] addresses;
+        if (IPAddress.TryParse(host.Trim('[', ']'), out var literal))
+        {
+            addresses = [literal];
+        }
+        else
+        {
+            try
+            {
+                addresses = await Dns.GetHostAddressesAsync(host, AddressFamily.InterNetwork, cancellationToken).ConfigureAwait(false);
+            }
+            catch (SocketException ex)
+            {
+                throw new UpstreamDialException($"lookup {host}: {ex.Message}", ex);
+            }
+
+            if (addresses.Length == 0)
+            {
+                throw new UpstreamDialException($"lookup {host}: no IPv4 address (upstreams are dialled over IPv4 only)");
+            }
+        }
+
+        foreach (var address in addresses)
+        {
+            if (address.AddressFamily != AddressFamily.InterNetwork || !policy.IsAllowed(address))
+            {
+                metrics.IpRejected();
+                GatewayLog.IpValidationFailed(logger, address, host, policy.Description);
+                throw new UpstreamIpRejectedException(address);
+            }
+        }
+
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(connectTimeout);
+        Exception? last = null;
+        foreach (var address in addresses)
+        {
+            var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            try
+            {
+                await socket.ConnectAsync(new IPEndPoint(address, port), timeout.Token).ConfigureAwait(false);
+                return new NetworkStream(socket, ownsSocket: true);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                socket.Dispose();
+                throw new UpstreamConnectTimeoutException($"dial tcp {address}:{port}: i/o timeout after {connectTimeout.TotalSeconds:0.#}s");
+            }
+            catch (SocketException ex)
+            {
+                socket.Dispose();
+                last = new UpstreamDialException($"dial tcp {address}:{port}: connect: {Describe(ex.SocketErrorCode)}", ex);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        }
+
+        throw last!;
+    }
+
+    private static string Describe(SocketError error) => error switch
+    {
+        SocketError.ConnectionRefused => "connection refused",
+        SocketError.ConnectionReset => "connection reset by peer",
+        SocketError.HostUnreachable => "no route to host",
+        SocketError.NetworkUnreachable => "network is unreachable",
+        SocketError.TimedOut => "connection timed out",
+        _ => error.ToString(),
+    };
+}
+
+/// <summary>The upstream could not be reached (lookup failed, refused, unreachable): the caller gets 502.</summary>
+public class UpstreamDialException : Exception
+{
+    public UpstreamDialException(string message) : base(message) { }
+
+    public UpstreamDialException(string message, Exception inner) : base(message, inner) { }
+}
+
+/// <summary>The TCP connect did not finish within <c>appliance.upstream_connect_timeout</c>: the caller gets 504.</summary>
+public sealed class UpstreamConnectTimeoutException(string message) : UpstreamDialException(message);
+
+/// <summary>The upstream resolved to an address outside <c>upstream.allowed_ips</c>: the caller gets 502.</summary>
+public sealed class UpstreamIpRejectedException(IPAddress address)
+    : UpstreamDialException($"IP validation failed: {address} is not a private address")
+{
+    public IPAddress Address { get; } = address;
+}

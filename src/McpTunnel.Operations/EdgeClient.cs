@@ -1,0 +1,119 @@
+using System.Diagnostics;
+using System.Net.Http;
+using System.Net.Security;
+using System.Net.WebSockets;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
+
+namespace McpTunnel.Operations;
+
+/// <summary>
+/// Does what the tunnel edge does to reach the gateway: a WebSocket to <c>listen_addr</c>, TLS inside its
+/// byte stream with SNI = the route's host name, the certificate checked against the registered CA and
+/// that host name. Used by <c>probe</c>, <c>demo</c>, <c>doctor</c>, the tests and the benchmarks.
+/// </summary>
+public static class EdgeClient
+{
+    /// <summary>Opens one WebSocket and completes the inner TLS handshake on it.</summary>
+    public static async Task<EdgeConnection> ConnectAsync(EdgeConnectOptions options, string serverName, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(options.ConnectTimeout);
+        var started = Stopwatch.GetTimestamp();
+        var webSocket = new ClientWebSocket();
+        webSocket.Options.KeepAliveInterval = TimeSpan.Zero;
+        try
+        {
+            await webSocket.ConnectAsync(options.Gateway, timeout.Token).ConfigureAwait(false);
+        }
+        catch
+        {
+            webSocket.Dispose();
+            throw;
+        }
+
+        var webSocketTime = Stopwatch.GetElapsedTime(started);
+        var stream = WebSocketStream.Create(webSocket, WebSocketMessageType.Binary, ownsWebSocket: true);
+        var tls = new SslStream(stream, leaveInnerStreamOpen: false);
+        string? verificationError = null;
+        try
+        {
+            started = Stopwatch.GetTimestamp();
+            await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+            {
+                TargetHost = serverName,
+                ApplicationProtocols = [.. options.ApplicationProtocols],
+                EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+                CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+                RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
+                {
+                    if (options.SkipVerification)
+                    {
+                        return true;
+                    }
+
+                    verificationError = CertificateVerifier.Verify(certificate as X509Certificate2, errors, options.TrustedCas);
+                    return verificationError is null;
+                },
+            }, timeout.Token).ConfigureAwait(false);
+        }
+        catch (AuthenticationException ex) when (verificationError is not null)
+        {
+            await tls.DisposeAsync().ConfigureAwait(false);
+            throw new AuthenticationException($"the gateway's certificate was rejected: {verificationError}", ex);
+        }
+        catch
+        {
+            await tls.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        return new EdgeConnection(tls, webSocketTime, Stopwatch.GetElapsedTime(started));
+    }
+
+    /// <summary>
+    /// An HTTP handler whose every connection is a fresh WebSocket + inner TLS to the gateway. Request URIs
+    /// use <c>http://route-host/path</c>; the scheme only tells HttpClient not to add TLS a second time. With
+    /// <paramref name="http2"/> the requests use HTTP/2 (negotiated by ALPN inside the inner TLS).
+    /// </summary>
+    public static HttpMessageHandler CreateHandler(EdgeConnectOptions options, bool http2 = false, Action<EdgeConnection>? onConnect = null)
+    {
+        var alpn = http2 ? [SslApplicationProtocol.Http2] : new[] { SslApplicationProtocol.Http11 };
+        var connectOptions = options with { ApplicationProtocols = alpn };
+        return new SocketsHttpHandler
+        {
+            UseProxy = false,
+            AllowAutoRedirect = false,
+            UseCookies = false,
+            ActivityHeadersPropagator = null,
+            PooledConnectionIdleTimeout = TimeSpan.FromMinutes(2),
+            ConnectCallback = async (context, cancellationToken) =>
+            {
+                var connection = await ConnectAsync(connectOptions, context.DnsEndPoint.Host, cancellationToken).ConfigureAwait(false);
+                onConnect?.Invoke(connection);
+                return connection.Stream;
+            },
+        };
+    }
+
+    /// <summary>A request message for the edge handler: HTTP/2 needs "exact" so no HTTP/1.1 upgrade dance happens.</summary>
+    public static HttpRequestMessage NewRequest(HttpMethod method, string host, string pathAndQuery, bool http2) => new(method, $"http://{host}{pathAndQuery}")
+    {
+        Version = http2 ? System.Net.HttpVersion.Version20 : System.Net.HttpVersion.Version11,
+        VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+    };
+}
+
+/// <summary>An established inner TLS session over one WebSocket.</summary>
+public sealed class EdgeConnection(SslStream stream, TimeSpan webSocketConnect, TimeSpan tlsHandshake) : IAsyncDisposable
+{
+    public SslStream Stream { get; } = stream;
+
+    public TimeSpan WebSocketConnect { get; } = webSocketConnect;
+
+    public TimeSpan TlsHandshake { get; } = tlsHandshake;
+
+    public X509Certificate2? ServerCertificate => Stream.RemoteCertificate as X509Certificate2;
+
+    public ValueTask DisposeAsync() => Stream.DisposeAsync();
+}

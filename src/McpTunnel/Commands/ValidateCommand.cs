@@ -1,0 +1,39 @@
+using McpTunnel.Gateway;
+
+namespace McpTunnel.Commands;
+
+/// <summary><c>mcp-tunnel config validate</c>: every problem at once, with line and column; exit 0 or 1.</summary>
+internal static class ValidateCommand
+{
+    public static int Run(string? configPath, string? tunnelDomain, TextWriter output, TextWriter error)
+    {
+        var config = ConfigFiles.Load(configPath, tunnelDomain, error);
+        if (config is null)
+        {
+            return ExitCodes.Failure;
+        }
+
+        try
+        {
+            var certificate = ServerCertificate.Load(config.Tls.CertFile, config.Tls.KeyFile);
+            output.WriteLine($"tls: {config.Tls.CertFile} and {config.Tls.KeyFile} load as a pair (expires {certificate.NotAfter:yyyy-MM-dd})");
+        }
+        catch (CertificateLoadException ex)
+        {
+            error.WriteLine($"{config.SourcePath}: tls: {ex.Message}");
+            error.WriteLine("invalid configuration: 1 error");
+            return ExitCodes.Failure;
+        }
+
+        output.WriteLine($"listen_addr: {config.ListenAddr}{(config.ListenAddr.IsLoopbackOnly ? "" : " (reachable from the network)")}");
+        output.WriteLine($"tunnel_domain: {(config.TunnelDomain.Length == 0 ? "(none: route keys are full host names)" : config.TunnelDomain)}");
+        foreach (var (name, upstream) in config.Routes.OrderBy(r => r.Key, StringComparer.Ordinal))
+        {
+            output.WriteLine($"route: {name} -> {upstream}");
+        }
+
+        output.WriteLine($"upstream.allowed_ips: {(config.Upstream.DisableIpValidation ? "validation disabled" : string.Join(", ", config.Upstream.AllowedIps))}");
+        output.WriteLine($"config OK: {config.SourcePath}");
+        return ExitCodes.Ok;
+    }
+}
