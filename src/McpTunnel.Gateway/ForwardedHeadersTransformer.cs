@@ -14,6 +14,23 @@ internal sealed class ForwardedHeadersTransformer : HttpTransformer
 {
     public static readonly ForwardedHeadersTransformer Instance = new();
 
+    /// <summary>
+    /// Sends the headers of an event stream at once: a client opening an SSE stream (MCP's GET, or a POST
+    /// answered with a stream) waits for them, and the first event may be minutes away. Other responses
+    /// keep headers and first body bytes in one write.
+    /// </summary>
+    public override async ValueTask<bool> TransformResponseAsync(HttpContext httpContext, HttpResponseMessage? proxyResponse, CancellationToken cancellationToken)
+    {
+        var copyBody = await base.TransformResponseAsync(httpContext, proxyResponse, cancellationToken).ConfigureAwait(false);
+        if (copyBody && proxyResponse is { StatusCode: not System.Net.HttpStatusCode.SwitchingProtocols }
+            && proxyResponse.Content.Headers.ContentType?.MediaType == "text/event-stream")
+        {
+            await httpContext.Response.Body.FlushAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        return copyBody;
+    }
+
     public override async ValueTask TransformRequestAsync(HttpContext httpContext, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken cancellationToken)
     {
         await base.TransformRequestAsync(httpContext, proxyRequest, destinationPrefix, cancellationToken).ConfigureAwait(false);

@@ -50,12 +50,14 @@ internal sealed class OuterWebSocketHandler(
         GatewayLog.WebSocketOpened(logger, remote, context.Request.Path.Value ?? "/");
         metrics.WebSocketOpened();
         var stream = WebSocketStream.Create(webSocket, WebSocketMessageType.Binary, CloseTimeout);
-        var connection = new TunnelConnection(webSocket, stream, context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpConnectionFeature>() is { } c && c.RemoteIpAddress is { } ip ? new System.Net.IPEndPoint(ip, c.RemotePort) : null, context.Connection.Id);
+        var remoteEndPoint = context.Connection.RemoteIpAddress is { } ip ? new System.Net.IPEndPoint(ip, context.Connection.RemotePort) : null;
+        var connection = new TunnelConnection(webSocket, stream, remoteEndPoint, context.Connection.Id);
         try
         {
+            connection.Start();
             if (!listener.TryEnqueue(connection))
             {
-                await webSocket.CloseOutputAsync(WebSocketCloseStatus.EndpointUnavailable, "shutting down", CancellationToken.None).ConfigureAwait(false);
+                await connection.DisposeAsync().ConfigureAwait(false);
                 return;
             }
 
@@ -66,22 +68,8 @@ internal sealed class OuterWebSocketHandler(
         }
         finally
         {
-            await CloseQuietlyAsync(stream).ConfigureAwait(false);
             metrics.WebSocketClosed();
             GatewayLog.WebSocketClosed(logger, remote);
-        }
-    }
-
-    private static async Task CloseQuietlyAsync(Stream stream)
-    {
-        try
-        {
-            // Sends a close frame and waits briefly for the peer's; an aborted socket just ends.
-            await stream.DisposeAsync().ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is WebSocketException or IOException or OperationCanceledException or ObjectDisposedException)
-        {
-            // The peer is gone already; nothing is lost by not closing politely.
         }
     }
 }

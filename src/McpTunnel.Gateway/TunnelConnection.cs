@@ -10,31 +10,50 @@ namespace McpTunnel.Gateway;
 /// <summary>
 /// A Kestrel connection whose transport is one accepted WebSocket's byte stream. Kestrel runs the inner
 /// TLS handshake and the HTTP/1.1 or HTTP/2 server on it exactly as it would on a socket.
+/// <remarks>
+/// Like Kestrel's socket transport, it pumps in both directions on its own instead of reading on demand:
+/// 1. The receive loop reads the WebSocket into the input pipe. It keeps reading while a request is
+///    running, so control frames (ping, pong, close) are always answered, and the peer going away is seen
+///    at once: the input completes and <see cref="ConnectionClosed"/> fires, which makes Kestrel abort the
+///    request and YARP cancel the upstream call.
+/// 2. The send loop writes what Kestrel produces (TLS records) as binary messages, one per buffer segment.
+/// 3. When Kestrel is done with the connection it disposes it: the send loop drains, the WebSocket is closed
+///    politely (bounded by a short timeout) and <see cref="Completed"/> lets the outer request finish.
+/// Pipe thresholds bound the memory one connection can hold in each direction (backpressure).
+/// </remarks>
 /// </summary>
 internal sealed class TunnelConnection : ConnectionContext,
     IConnectionIdFeature, IConnectionItemsFeature, IConnectionTransportFeature, IConnectionLifetimeFeature,
     IConnectionEndPointFeature, ITunnelFeature
 {
+    private static readonly PipeOptions PipeOptions = new(
+        pauseWriterThreshold: 256 * 1024,
+        resumeWriterThreshold: 128 * 1024,
+        minimumSegmentSize: 16 * 1024,
+        useSynchronizationContext: false);
+
     private static long s_nextId;
     private readonly WebSocket _webSocket;
     private readonly Stream _stream;
+    private readonly Pipe _input = new(PipeOptions);
+    private readonly Pipe _output = new(PipeOptions);
     private readonly CancellationTokenSource _closed = new();
     private readonly TaskCompletionSource _completed = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly FeatureCollection _features = new FeatureCollection();
+    private readonly FeatureCollection _features = new();
     private IDictionary<object, object?>? _items;
+    private Task _receiving = Task.CompletedTask;
+    private Task _sending = Task.CompletedTask;
+    private int _disposed;
 
-    public TunnelConnection(WebSocket webSocket, Stream stream, EndPoint? outerRemote, string outerConnectionId)
+    public TunnelConnection(WebSocket webSocket, Stream stream, IPEndPoint? outerRemote, string outerConnectionId)
     {
         _webSocket = webSocket;
         _stream = stream;
         ConnectionId = $"{outerConnectionId}:{Interlocked.Increment(ref s_nextId)}";
         RemoteEndPoint = outerRemote;
         LocalEndPoint = InnerEndPoint.Instance;
-        OuterRemoteAddress = (outerRemote as IPEndPoint)?.Address;
-        // The pipes own no buffers of their own beyond the pool's: reads flow straight from the WebSocket.
-        Transport = new DuplexPipe(
-            PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 16 * 1024, minimumReadSize: 4096, leaveOpen: true)),
-            PipeWriter.Create(stream, new StreamPipeWriterOptions(leaveOpen: true)));
+        OuterRemoteAddress = outerRemote?.Address;
+        Transport = new DuplexPipe(_input.Reader, _output.Writer);
 
         _features.Set<IConnectionIdFeature>(this);
         _features.Set<IConnectionItemsFeature>(this);
@@ -68,21 +87,104 @@ internal sealed class TunnelConnection : ConnectionContext,
 
     public IPAddress? OuterRemoteAddress { get; }
 
-    /// <summary>Completes when Kestrel has finished with the connection.</summary>
+    /// <summary>Completes when Kestrel has finished with the connection and the WebSocket is closed.</summary>
     public Task Completed => _completed.Task;
+
+    /// <summary>Starts the pumps; called before the connection is offered to Kestrel.</summary>
+    public void Start()
+    {
+        _receiving = ReceiveAsync();
+        _sending = SendAsync();
+    }
+
+    private async Task ReceiveAsync()
+    {
+        Exception? error = null;
+        var writer = _input.Writer;
+        try
+        {
+            while (true)
+            {
+                var memory = writer.GetMemory(16 * 1024);
+                var read = await _stream.ReadAsync(memory).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    break;
+                }
+
+                writer.Advance(read);
+                var flush = await writer.FlushAsync().ConfigureAwait(false);
+                if (flush.IsCompleted || flush.IsCanceled)
+                {
+                    break;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is WebSocketException or IOException or OperationCanceledException or ObjectDisposedException)
+        {
+            error = new ConnectionResetException("the WebSocket was closed", ex);
+        }
+        finally
+        {
+            await writer.CompleteAsync(error).ConfigureAwait(false);
+            CancelClosed();
+        }
+    }
+
+    private async Task SendAsync()
+    {
+        var reader = _output.Reader;
+        try
+        {
+            while (true)
+            {
+                var result = await reader.ReadAsync().ConfigureAwait(false);
+                var buffer = result.Buffer;
+                foreach (var segment in buffer)
+                {
+                    await _stream.WriteAsync(segment).ConfigureAwait(false);
+                }
+
+                reader.AdvanceTo(buffer.End);
+                if (result.IsCompleted || result.IsCanceled)
+                {
+                    break;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is WebSocketException or IOException or OperationCanceledException or ObjectDisposedException)
+        {
+            // The peer is gone; the receive side notices too and ends the connection.
+        }
+        finally
+        {
+            await reader.CompleteAsync().ConfigureAwait(false);
+        }
+    }
 
     public override void Abort(ConnectionAbortedException abortReason)
     {
         _webSocket.Abort();
+        _output.Reader.CancelPendingRead();
         CancelClosed();
     }
 
     public override async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         try
         {
             await Transport.Input.CompleteAsync().ConfigureAwait(false);
             await Transport.Output.CompleteAsync().ConfigureAwait(false);
+            await _sending.ConfigureAwait(false);
+            // Closing the stream sends the close frame and waits briefly for the peer's; that ends the
+            // receive loop too.
+            await CloseQuietlyAsync().ConfigureAwait(false);
+            await _receiving.ConfigureAwait(false);
         }
         finally
         {
@@ -90,6 +192,22 @@ internal sealed class TunnelConnection : ConnectionContext,
             _closed.Dispose();
             _completed.TrySetResult();
             await base.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private async Task CloseQuietlyAsync()
+    {
+        try
+        {
+            await _stream.DisposeAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is WebSocketException or IOException or OperationCanceledException or ObjectDisposedException)
+        {
+            // The peer is gone already; nothing is lost by not closing politely.
+        }
+        finally
+        {
+            _webSocket.Abort();
         }
     }
 
@@ -111,8 +229,6 @@ internal sealed class TunnelConnection : ConnectionContext,
 
         public PipeWriter Output { get; } = output;
     }
-
-    public Stream Stream => _stream;
 }
 
 /// <summary>What the inner HTTP request can learn about the WebSocket that carries it.</summary>

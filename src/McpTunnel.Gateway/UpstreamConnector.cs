@@ -16,13 +16,22 @@ namespace McpTunnel.Gateway;
 ///    address that was checked, so a second DNS answer (rebinding) can never change the destination.
 /// </remarks>
 /// </summary>
-internal sealed class UpstreamConnector(UpstreamIpPolicy policy, TimeSpan connectTimeout, GatewayMetrics metrics, ILogger logger)
+internal sealed class UpstreamConnector(
+    UpstreamIpPolicy policy,
+    TimeSpan connectTimeout,
+    GatewayMetrics metrics,
+    ILogger logger,
+    Func<string, CancellationToken, Task<IPAddress[]>>? resolve = null)
 {
-    public async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
-    {
-        var host = context.DnsEndPoint.Host;
-        var port = context.DnsEndPoint.Port;
+    private readonly Func<string, CancellationToken, Task<IPAddress[]>> _resolve =
+        resolve ?? ((host, cancellationToken) => Dns.GetHostAddressesAsync(host, AddressFamily.InterNetwork, cancellationToken));
 
+    /// <summary>The <see cref="SocketsHttpHandler.ConnectCallback"/> entry point.</summary>
+    public ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken) =>
+        ConnectAsync(context.DnsEndPoint.Host, context.DnsEndPoint.Port, cancellationToken);
+
+    public async ValueTask<Stream> ConnectAsync(string host, int port, CancellationToken cancellationToken)
+    {
         IPAddress[] addresses;
         if (IPAddress.TryParse(host.Trim('[', ']'), out var literal))
         {
@@ -32,7 +41,7 @@ internal sealed class UpstreamConnector(UpstreamIpPolicy policy, TimeSpan connec
         {
             try
             {
-                addresses = await Dns.GetHostAddressesAsync(host, AddressFamily.InterNetwork, cancellationToken).ConfigureAwait(false);
+                addresses = await _resolve(host, cancellationToken).ConfigureAwait(false);
             }
             catch (SocketException ex)
             {

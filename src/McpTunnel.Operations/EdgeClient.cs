@@ -72,32 +72,53 @@ public static class EdgeClient
     }
 
     /// <summary>
-    /// An HTTP handler whose every connection is a fresh WebSocket + inner TLS to the gateway. Request URIs
-    /// use <c>http://route-host/path</c>; the scheme only tells HttpClient not to add TLS a second time. With
-    /// <paramref name="http2"/> the requests use HTTP/2 (negotiated by ALPN inside the inner TLS).
+    /// An HTTP handler whose every connection is a fresh WebSocket to the gateway; the handler itself runs
+    /// the inner TLS on it (SNI and name check from the request's host, ALPN from the request's version), so
+    /// request URIs are <c>https://route-host/path</c> exactly as Claude addresses them.
+    /// <paramref name="onCertificate"/> sees each certificate the gateway presents.
     /// </summary>
-    public static HttpMessageHandler CreateHandler(EdgeConnectOptions options, bool http2 = false, Action<EdgeConnection>? onConnect = null)
+    public static SocketsHttpHandler CreateHandler(EdgeConnectOptions options, Action<X509Certificate2>? onCertificate = null) => new()
     {
-        var alpn = http2 ? [SslApplicationProtocol.Http2] : new[] { SslApplicationProtocol.Http11 };
-        var connectOptions = options with { ApplicationProtocols = alpn };
-        return new SocketsHttpHandler
+        UseProxy = false,
+        AllowAutoRedirect = false,
+        UseCookies = false,
+        ActivityHeadersPropagator = null,
+        PooledConnectionIdleTimeout = TimeSpan.FromMinutes(2),
+        ConnectTimeout = options.ConnectTimeout,
+        ConnectCallback = async (_, cancellationToken) =>
         {
-            UseProxy = false,
-            AllowAutoRedirect = false,
-            UseCookies = false,
-            ActivityHeadersPropagator = null,
-            PooledConnectionIdleTimeout = TimeSpan.FromMinutes(2),
-            ConnectCallback = async (context, cancellationToken) =>
+            var webSocket = new ClientWebSocket();
+            webSocket.Options.KeepAliveInterval = TimeSpan.Zero;
+            try
             {
-                var connection = await ConnectAsync(connectOptions, context.DnsEndPoint.Host, cancellationToken).ConfigureAwait(false);
-                onConnect?.Invoke(connection);
-                return connection.Stream;
-            },
-        };
-    }
+                await webSocket.ConnectAsync(options.Gateway, cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                webSocket.Dispose();
+                throw;
+            }
 
-    /// <summary>A request message for the edge handler: HTTP/2 needs "exact" so no HTTP/1.1 upgrade dance happens.</summary>
-    public static HttpRequestMessage NewRequest(HttpMethod method, string host, string pathAndQuery, bool http2) => new(method, $"http://{host}{pathAndQuery}")
+            return WebSocketStream.Create(webSocket, WebSocketMessageType.Binary, ownsWebSocket: true);
+        },
+        SslOptions = new SslClientAuthenticationOptions
+        {
+            EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+            CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+            RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
+            {
+                if (certificate is X509Certificate2 presented)
+                {
+                    onCertificate?.Invoke(presented);
+                }
+
+                return options.SkipVerification || CertificateVerifier.Verify(certificate as X509Certificate2, errors, options.TrustedCas) is null;
+            },
+        },
+    };
+
+    /// <summary>A request for the edge handler, pinned to one HTTP version (ALPN offers only that one).</summary>
+    public static HttpRequestMessage NewRequest(HttpMethod method, string host, string pathAndQuery, bool http2) => new(method, $"https://{host}{pathAndQuery}")
     {
         Version = http2 ? System.Net.HttpVersion.Version20 : System.Net.HttpVersion.Version11,
         VersionPolicy = HttpVersionPolicy.RequestVersionExact,

@@ -61,9 +61,26 @@ public static class Probe
     public static async Task<ProbeReport> RunAsync(ProbeOptions options, CancellationToken cancellationToken)
     {
         var steps = new List<ProbeStep>();
-        EdgeConnection? first = null;
         var overall = Stopwatch.GetTimestamp();
-        using var handler = EdgeClient.CreateHandler(options.Edge, options.Http2, c => first ??= c);
+
+        // A first connection on its own, so the WebSocket and TLS timings and the certificate are reported
+        // separately from the MCP exchange (which then runs on a connection of its own).
+        try
+        {
+            var alpn = options.Http2 ? System.Net.Security.SslApplicationProtocol.Http2 : System.Net.Security.SslApplicationProtocol.Http11;
+            await using var first = await EdgeClient.ConnectAsync(options.Edge with { ApplicationProtocols = [alpn] }, options.Host, cancellationToken).ConfigureAwait(false);
+            var cert = first.ServerCertificate;
+            steps.Add(new ProbeStep("websocket", true, first.WebSocketConnect, $"connected to {options.Edge.Gateway}"));
+            steps.Add(new ProbeStep("inner tls", true, first.TlsHandshake,
+                $"{first.Stream.SslProtocol} alpn={first.Stream.NegotiatedApplicationProtocol} cert CN={cert?.GetNameInfo(System.Security.Cryptography.X509Certificates.X509NameType.SimpleName, false)} expires {cert?.NotAfter.ToUniversalTime():yyyy-MM-dd}"));
+        }
+        catch (Exception ex) when (ex is IOException or System.Security.Authentication.AuthenticationException or OperationCanceledException or System.Net.WebSockets.WebSocketException)
+        {
+            steps.Add(new ProbeStep("connect", false, Stopwatch.GetElapsedTime(overall), Explain(ex)));
+            return new ProbeReport(steps);
+        }
+
+        using var handler = EdgeClient.CreateHandler(options.Edge);
         using var client = new HttpClient(handler) { Timeout = options.RequestTimeout };
 
         string? sessionId = null;
@@ -71,18 +88,11 @@ public static class Probe
         try
         {
             var started = Stopwatch.GetTimestamp();
+            // initialize includes opening the connection the MCP exchange runs on.
             var (status, headers, message) = await PostAsync(client, options, null, ProtocolVersion,
                 InitializeBody,
                 expectId: 1, cancellationToken).ConfigureAwait(false);
             var initializeTime = Stopwatch.GetElapsedTime(started);
-            if (first is not null)
-            {
-                var cert = first.ServerCertificate;
-                steps.Add(new ProbeStep("websocket", true, first.WebSocketConnect, $"connected to {options.Edge.Gateway}"));
-                steps.Add(new ProbeStep("inner tls", true, first.TlsHandshake,
-                    $"{first.Stream.SslProtocol} alpn={first.Stream.NegotiatedApplicationProtocol} cert CN={cert?.GetNameInfo(System.Security.Cryptography.X509Certificates.X509NameType.SimpleName, false)} expires {cert?.NotAfter.ToUniversalTime():yyyy-MM-dd}"));
-                initializeTime -= first.WebSocketConnect + first.TlsHandshake;
-            }
 
             if (status == HttpStatusCode.BadGateway && message is null)
             {
@@ -135,7 +145,7 @@ public static class Probe
         }
         catch (Exception ex) when (ex is HttpRequestException or IOException or System.Security.Authentication.AuthenticationException or OperationCanceledException or System.Net.WebSockets.WebSocketException or JsonException)
         {
-            steps.Add(new ProbeStep(first is null ? "connect" : "request", false, Stopwatch.GetElapsedTime(overall), Explain(ex)));
+            steps.Add(new ProbeStep("request", false, Stopwatch.GetElapsedTime(overall), Explain(ex)));
             return new ProbeReport(steps);
         }
         finally
