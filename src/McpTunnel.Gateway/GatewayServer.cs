@@ -98,7 +98,7 @@ public sealed class GatewayServer : IAsyncDisposable
         // Added after the socket transport so both stay registered; each binds only its own endpoint type.
         builder.Services.AddSingleton<IConnectionListenerFactory>(new InnerTransportFactory(listener));
         builder.WebHost.UseKestrelHttpsConfiguration();
-        builder.WebHost.ConfigureKestrel(kestrel => ConfigureKestrel(kestrel, config, certificates, gatewayLogger));
+        builder.WebHost.ConfigureKestrel(kestrel => ConfigureKestrel(kestrel, config, certificates, tlsReporter, gatewayLogger));
 
         var app = builder.Build();
         var outer = app.Services.GetRequiredService<OuterWebSocketHandler>();
@@ -112,7 +112,7 @@ public sealed class GatewayServer : IAsyncDisposable
         return new GatewayServer(app, config, certificates, metrics, inner.Routes, gatewayLogger);
     }
 
-    private static void ConfigureKestrel(KestrelServerOptions kestrel, GatewayConfig config, ServerCertificateStore certificates, ILogger logger)
+    private static void ConfigureKestrel(KestrelServerOptions kestrel, GatewayConfig config, ServerCertificateStore certificates, TlsHandshakeFailureReporter tlsReporter, ILogger logger)
     {
         kestrel.AddServerHeader = false;
         var limits = kestrel.Limits;
@@ -134,6 +134,7 @@ public sealed class GatewayServer : IAsyncDisposable
         kestrel.Listen(InnerEndPoint.Instance, o =>
         {
             o.Protocols = HttpProtocols.Http1AndHttp2;
+            o.Use(tlsReporter.Guard);
             o.UseHttps(new TlsHandshakeCallbackOptions
             {
                 HandshakeTimeout = config.Appliance.TlsHandshakeTimeout,
@@ -149,6 +150,7 @@ public sealed class GatewayServer : IAsyncDisposable
                     return ValueTask.FromResult<SslServerAuthenticationOptions>(certificates.Current.Options);
                 },
             });
+            o.Use(TlsHandshakeFailureReporter.MarkEstablished);
         });
     }
 

@@ -39,8 +39,47 @@ internal sealed class TlsHandshakeFailureReporter(GatewayMetrics metrics) : ILog
             return;
         }
 
+        ReportFailure(reason);
+    }
+
+    /// <summary>Records one failed handshake with the reason operators will read.</summary>
+    public void ReportFailure(string reason)
+    {
         metrics.TlsHandshakeFailed();
         GatewayLog.TlsHandshakeFailed(_target, reason);
+    }
+
+    /// <summary>
+    /// Catches what escapes Kestrel's TLS middleware before the handshake finished (SslStream throws
+    /// <see cref="NotSupportedException"/> for a ClientHello it cannot serve, which Kestrel would log as an
+    /// unhandled error) and reports it as a failed handshake instead.
+    /// </summary>
+    public Func<Microsoft.AspNetCore.Connections.ConnectionDelegate, Microsoft.AspNetCore.Connections.ConnectionDelegate> Guard =>
+        next => async connection =>
+        {
+            try
+            {
+                await next(connection).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (connection.Features.Get<TlsEstablished>() is null && ex is not OperationCanceledException)
+            {
+                ReportFailure(ex is NotSupportedException
+                    ? $"no TLS version or cipher suite in common with the client (TLS 1.2 or 1.3 with AEAD suites required): {ex.Message}"
+                    : Describe(ex));
+            }
+        };
+
+    /// <summary>Marks a connection whose handshake completed; runs right after Kestrel's TLS middleware.</summary>
+    public static Func<Microsoft.AspNetCore.Connections.ConnectionDelegate, Microsoft.AspNetCore.Connections.ConnectionDelegate> MarkEstablished =>
+        next => connection =>
+        {
+            connection.Features.Set(TlsEstablished.Instance);
+            return next(connection);
+        };
+
+    internal sealed class TlsEstablished
+    {
+        public static readonly TlsEstablished Instance = new();
     }
 
     /// <summary>
@@ -64,7 +103,8 @@ internal sealed class TlsHandshakeFailureReporter(GatewayMetrics metrics) : ILog
             _ when detail.Contains("unknown ca", StringComparison.OrdinalIgnoreCase) => "remote error: tls: unknown certificate authority (the client does not trust the CA that signed tls.cert_file; register ca.crt on the tunnel)",
             _ when detail.Contains("bad certificate", StringComparison.OrdinalIgnoreCase) || detail.Contains("BadCertificate", StringComparison.Ordinal) => "remote error: tls: bad certificate (the certificate's names or validity were rejected; check the SAN *.<tunnel_domain> and expiry)",
             _ when detail.Contains("certificate expired", StringComparison.OrdinalIgnoreCase) => "remote error: tls: expired certificate (renew it: mcp-tunnel setup renew-cert)",
-            _ when detail.Contains("wrong version number", StringComparison.OrdinalIgnoreCase) || detail.Contains("http request", StringComparison.OrdinalIgnoreCase) => "first record does not look like a TLS handshake (plaintext inside the WebSocket?)",
+            _ when detail.Contains("wrong version number", StringComparison.OrdinalIgnoreCase) || detail.Contains("http request", StringComparison.OrdinalIgnoreCase)
+                || detail.Contains("Cannot determine the frame size", StringComparison.OrdinalIgnoreCase) => "first record does not look like a TLS handshake (plaintext inside the WebSocket?)",
             _ when detail.Contains("unsupported protocol", StringComparison.OrdinalIgnoreCase) => "client offered an unsupported TLS version (TLS 1.2 or 1.3 required)",
             _ when detail.Contains("no shared cipher", StringComparison.OrdinalIgnoreCase) => "no shared cipher suite (AEAD suites with ECDHE are required)",
             _ => null,

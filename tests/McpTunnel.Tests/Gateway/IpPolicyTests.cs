@@ -1,0 +1,118 @@
+using System.Net;
+using System.Net.Http;
+using McpTunnel.Configuration;
+using McpTunnel.Gateway;
+using McpTunnel.Tests.Infrastructure;
+using Microsoft.Extensions.Logging;
+
+namespace McpTunnel.Tests.Gateway;
+
+/// <summary>The SSRF defence: resolved IPv4 addresses checked against allowed_ips before any dial.</summary>
+public sealed class IpPolicyTests
+{
+    private static UpstreamIpPolicy Policy(string? allowed = null, bool disabled = false) => new(new UpstreamConfig
+    {
+        AllowedIps = allowed is null ? Ipv4Cidr.Rfc1918 : [.. allowed.Split(',').Select(Ipv4Cidr.Parse)],
+        AllowedIpsConfigured = allowed is not null,
+        DisableIpValidation = disabled,
+    });
+
+    [Theory]
+    [InlineData("10.1.2.3", true)]
+    [InlineData("172.16.0.1", true)]
+    [InlineData("172.31.255.255", true)]
+    [InlineData("172.32.0.1", false)]
+    [InlineData("192.168.10.10", true)]
+    [InlineData("127.0.0.1", false)]
+    [InlineData("8.8.8.8", false)]
+    [InlineData("169.254.169.254", false)]
+    [InlineData("100.64.0.1", false)]
+    [InlineData("::ffff:10.0.0.1", true)]
+    [InlineData("::1", false)]
+    [InlineData("fd00::1", false)]
+    public void The_default_allows_rfc1918_ipv4_only(string address, bool allowed) =>
+        Assert.Equal(allowed, Policy().IsAllowed(IPAddress.Parse(address)));
+
+    [Fact]
+    public void A_configured_list_replaces_the_default()
+    {
+        var policy = Policy("127.0.0.0/8,100.64.12.0/22");
+        Assert.True(policy.IsAllowed(IPAddress.Parse("127.0.0.1")));
+        Assert.True(policy.IsAllowed(IPAddress.Parse("100.64.15.255")));
+        Assert.False(policy.IsAllowed(IPAddress.Parse("100.64.16.0")));
+        Assert.False(policy.IsAllowed(IPAddress.Parse("10.0.0.1")));
+        Assert.Equal("127.0.0.0/8", policy.MatchingRule(IPAddress.Parse("127.0.0.9")));
+    }
+
+    [Fact]
+    public void Disabled_validation_allows_everything() =>
+        Assert.True(Policy(disabled: true).IsAllowed(IPAddress.Parse("8.8.8.8")));
+
+    [Fact]
+    public async Task A_name_resolving_to_any_disallowed_address_is_rejected_before_any_dial()
+    {
+        var logs = new CapturingLoggerProvider();
+        var dialled = false;
+        var metrics = new GatewayMetrics();
+        var connector = new UpstreamConnector(Policy("127.0.0.0/8"), TimeSpan.FromSeconds(5), metrics, logs.CreateLogger("test"),
+            (_, _) =>
+            {
+                dialled = true; // resolution happened; a dial would need a socket, which the rejection prevents
+                return Task.FromResult(new[] { IPAddress.Parse("127.0.0.1"), IPAddress.Parse("203.0.113.9") });
+            });
+
+        var error = await Assert.ThrowsAsync<UpstreamIpRejectedException>(() => connector.ConnectAsync("mixed.example", 9, CancellationToken.None).AsTask());
+        Assert.Equal(IPAddress.Parse("203.0.113.9"), error.Address);
+        Assert.True(dialled);
+        Assert.Contains(logs.Messages, m => m.StartsWith("IP validation failed: 203.0.113.9 is not a private address", StringComparison.Ordinal));
+        Assert.Equal(1, metrics.IpRejections);
+    }
+
+    [Fact]
+    public async Task A_name_without_ipv4_addresses_fails_with_a_clear_error()
+    {
+        var connector = new UpstreamConnector(Policy(), TimeSpan.FromSeconds(5), new GatewayMetrics(), new CapturingLoggerProvider().CreateLogger("t"),
+            (_, _) => Task.FromResult(Array.Empty<IPAddress>()));
+        var error = await Assert.ThrowsAsync<UpstreamDialException>(() => connector.ConnectAsync("v6only.example", 9, CancellationToken.None).AsTask());
+        Assert.Contains("no IPv4 address", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_checked_address_is_the_one_dialled()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        var resolutions = 0;
+        var connector = new UpstreamConnector(Policy("127.0.0.0/8"), TimeSpan.FromSeconds(5), new GatewayMetrics(), new CapturingLoggerProvider().CreateLogger("t"),
+            (_, _) =>
+            {
+                resolutions++;
+                return Task.FromResult(new[] { IPAddress.Loopback });
+            });
+        await using var stream = await connector.ConnectAsync("upstream.internal", port, CancellationToken.None);
+        using var accepted = await listener.AcceptTcpClientAsync();
+        Assert.Equal(1, resolutions);
+        Assert.Equal(IPAddress.Loopback, ((IPEndPoint)accepted.Client.RemoteEndPoint!).Address);
+    }
+
+    [Fact]
+    public async Task Loopback_is_rejected_by_the_default_policy_end_to_end()
+    {
+        await using var upstream = await EchoUpstream.StartAsync();
+        await using var gateway = await GatewayHarness.StartAsync(
+            $"""
+            literal: http://127.0.0.1:{upstream.Port}
+            named: http://localhost:{upstream.Port}
+            """);
+        using var http = gateway.CreateClient();
+        foreach (var route in new[] { "literal", "named" })
+        {
+            using var response = await http.GetAsync(new Uri($"https://{GatewayHarness.Host(route)}/mcp"));
+            Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        }
+
+        Assert.Equal(2, gateway.Logs.Messages.Count(m => m.StartsWith("IP validation failed: 127.0.0.1 is not a private address", StringComparison.Ordinal)));
+        Assert.Equal(2, gateway.Server.Metrics.IpRejections);
+    }
+}
