@@ -35,24 +35,27 @@ public static class ConfigLoader
         }
 
         var baseDirectory = Path.GetDirectoryName(Path.GetFullPath(path)) ?? ".";
-        return Parse(text, path, tunnelDomainOverride, checkFiles ? baseDirectory : null);
+        return Parse(text, path, tunnelDomainOverride, baseDirectory, checkFiles);
     }
 
     /// <summary>
     /// Parses configuration text. When <paramref name="fileBaseDirectory"/> is given, relative file paths
-    /// are resolved against it and the files named are checked for existence and readability.
+    /// are resolved against it (the config file's directory); with <paramref name="checkFiles"/> the files
+    /// named must also exist and be readable.
     /// </summary>
-    public static ConfigLoadResult Parse(string text, string source, string? tunnelDomainOverride = null, string? fileBaseDirectory = null)
+    public static ConfigLoadResult Parse(string text, string source, string? tunnelDomainOverride = null, string? fileBaseDirectory = null, bool checkFiles = false)
     {
-        var reader = new Reader(source, fileBaseDirectory);
+        var reader = new Reader(source, fileBaseDirectory, checkFiles);
         var config = reader.Read(text, tunnelDomainOverride);
         var problems = reader.Problems;
         return new ConfigLoadResult(problems.Any(p => !p.IsWarning) ? null : config, problems);
     }
 
-    private sealed class Reader(string source, string? fileBaseDirectory)
+    private sealed class Reader(string source, string? fileBaseDirectory, bool checkFiles)
     {
         public List<ConfigProblem> Problems { get; } = [];
+
+        private readonly Dictionary<string, YamlNode> _routeNodes = new(StringComparer.Ordinal);
 
         private void Error(YamlNode? node, string field, string message) =>
             Problems.Add(new ConfigProblem(source, node?.Start.Line ?? 0, node?.Start.Column ?? 0, field, message));
@@ -320,12 +323,12 @@ public static class ConfigLoader
 
         private string CheckFile(YamlNode node, string path, string file)
         {
-            if (fileBaseDirectory is null)
+            var full = Path.IsPathRooted(file) || fileBaseDirectory is null ? file : Path.GetFullPath(Path.Combine(fileBaseDirectory, file));
+            if (!checkFiles)
             {
-                return file;
+                return full;
             }
 
-            var full = Path.IsPathRooted(file) ? file : Path.GetFullPath(Path.Combine(fileBaseDirectory, file));
             try
             {
                 using var stream = File.OpenRead(full);
@@ -407,6 +410,8 @@ public static class ConfigLoader
                     Error(keyNode, path, $"duplicate route \"{key}\" (route keys are case-insensitive)");
                     continue;
                 }
+
+                _routeNodes[key] = valueNode;
 
                 if (target!.Host.Contains(':', StringComparison.Ordinal))
                 {
@@ -490,7 +495,7 @@ public static class ConfigLoader
             {
                 foreach (var (name, target) in routes.Where(r => r.Value.IsHttps))
                 {
-                    Error(upstreamNode, $"routes.{name}",
+                    Error(_routeNodes.GetValueOrDefault(name) ?? upstreamNode, $"routes.{name}",
                         $"https upstream {target} has no trust anchor: set upstream.tls.ca_file to the CA bundle that signed it, and/or upstream.tls.include_system_cas: true");
                 }
             }

@@ -32,15 +32,15 @@ public readonly record struct Ipv4Cidr(uint Network, int PrefixLength)
             return false;
         }
 
-        if (!IPAddress.TryParse(addressText, out var address) || addressText.Count(c => c == '.') != 3)
+        if (IPAddress.TryParse(addressText, out var address) && address.AddressFamily != AddressFamily.InterNetwork)
         {
-            error = $"invalid IP address or CIDR \"{text}\" (use an IPv4 address such as 10.1.2.3 or a network such as 10.0.0.0/8)";
+            error = $"\"{text}\" is not IPv4: upstreams are dialled over IPv4 only";
             return false;
         }
 
-        if (address.AddressFamily != AddressFamily.InterNetwork)
+        if (address is null || addressText.Count(c => c == '.') != 3)
         {
-            error = $"\"{text}\" is not IPv4: upstreams are dialled over IPv4 only";
+            error = $"invalid IP address or CIDR \"{text}\" (use an IPv4 address such as 10.1.2.3 or a network such as 10.0.0.0/8)";
             return false;
         }
 

@@ -73,7 +73,7 @@ public sealed class ServerCertificate
         {
             pair = X509Certificate2.CreateFromPem(certPem, keyPem);
         }
-        catch (CryptographicException ex)
+        catch (Exception ex) when (ex is CryptographicException or ArgumentException)
         {
             var reason = ex.Message.Contains("does not match", StringComparison.OrdinalIgnoreCase)
                 ? $"the private key in {keyFile} does not belong to the certificate in {certFile}; replace both files together"

@@ -61,7 +61,20 @@ public sealed class ServerCertificateStore : IDisposable
     }
 
     /// <summary>Starts polling at the configured interval.</summary>
-    public void StartPolling() => _timer ??= _time.CreateTimer(_ => Poll(), null, _interval, _interval);
+    public void StartPolling() => _timer ??= _time.CreateTimer(_ => PollSafely(), null, _interval, _interval);
+
+    private void PollSafely()
+    {
+        try
+        {
+            Poll();
+        }
+        catch (Exception ex)
+        {
+            // A timer callback must never take the process down; the current pair keeps serving.
+            GatewayLog.CertificateReloadFailed(_logger, ex.Message);
+        }
+    }
 
     /// <summary>Checks the files once; returns true when a new pair was published.</summary>
     public bool Poll()
