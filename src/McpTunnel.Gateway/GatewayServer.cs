@@ -126,9 +126,17 @@ public sealed class GatewayServer : IAsyncDisposable
         limits.KeepAliveTimeout = TimeSpan.FromMinutes(5);
         limits.Http2.MaxStreamsPerConnection = 256;
 
-        foreach (var endpoint in ResolveListenEndpoints(config.ListenAddr))
+        if (config.ListenAddr.Host.Length == 0)
         {
-            kestrel.Listen(endpoint, o => o.Protocols = HttpProtocols.Http1);
+            // ":8080" is every interface, IPv6 and IPv4, falling back to IPv4 where IPv6 is off (as Go does).
+            kestrel.ListenAnyIP(config.ListenAddr.Port, o => o.Protocols = HttpProtocols.Http1);
+        }
+        else
+        {
+            foreach (var endpoint in ResolveListenEndpoints(config.ListenAddr))
+            {
+                kestrel.Listen(endpoint, o => o.Protocols = HttpProtocols.Http1);
+            }
         }
 
         kestrel.Listen(InnerEndPoint.Instance, o =>
