@@ -30,6 +30,8 @@ internal static class Cli
         var root = new RootCommand("mcp-tunnel: expose private MCP servers to Claude through an MCP tunnel, as one binary.");
         root.Subcommands.Add(GatewayVerb());
         root.Subcommands.Add(ConfigVerb());
+        root.Subcommands.Add(SetupCommands.Build());
+        root.Subcommands.Add(CertCommands.Build());
         root.Subcommands.Add(ProbeVerb());
         root.Subcommands.Add(DemoVerb());
         root.Subcommands.Add(VersionVerb());

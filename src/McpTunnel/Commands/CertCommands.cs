@@ -1,0 +1,173 @@
+using System.CommandLine;
+using McpTunnel.Configuration;
+using McpTunnel.Credentials;
+
+namespace McpTunnel.Commands;
+
+/// <summary>The offline certificate flow for air-gapped labs: no API, no openssl.</summary>
+internal static class CertCommands
+{
+    public static Command Build()
+    {
+        var cert = new Command("cert", "Offline certificates (the manual flow): make, renew and check a CA and server certificate");
+        cert.Subcommands.Add(InitVerb());
+        cert.Subcommands.Add(RenewVerb());
+        cert.Subcommands.Add(InspectVerb());
+        return cert;
+    }
+
+    private static Option<string> OutOption() => new("--out")
+    {
+        Description = "Credential directory",
+        DefaultValueFactory = _ => DataDirectory.DefaultPath,
+        HelpName = "DIR",
+    };
+
+    private static Command InitVerb()
+    {
+        var domain = new Option<string>("--domain") { Description = "The tunnel's domain, e.g. abcd1234.tunnel.anthropic.com", Required = true, HelpName = "DOMAIN" };
+        var output = OutOption();
+        var serverKey = new Option<string>("--server-key") { Description = "ecdsa-p256 (default), rsa-4096 or rsa-2048", DefaultValueFactory = _ => "ecdsa-p256" };
+        serverKey.AcceptOnlyFromAmong("ecdsa-p256", "rsa-4096", "rsa-2048");
+        var duration = new Option<string>("--cert-duration") { Description = "Server certificate validity", DefaultValueFactory = _ => "2160h" };
+        var force = new Option<bool>("--force") { Description = "Replace an existing CA (you must then register the new ca.crt)" };
+        var command = new Command("init", "Make a CA and a server certificate meeting every tunnel requirement; print the CA to register in the Console")
+        {
+            domain, output, serverKey, duration, force,
+        };
+        command.SetAction(result =>
+        {
+            var name = result.GetValue(domain)!.Trim().TrimEnd('.').ToLowerInvariant();
+            if (name.StartsWith("*.", StringComparison.Ordinal) || name.Contains('/', StringComparison.Ordinal) || !name.Contains('.', StringComparison.Ordinal))
+            {
+                Console.Error.WriteLine($"cert: --domain \"{result.GetValue(domain)}\" is not a tunnel domain such as abcd1234.tunnel.anthropic.com");
+                return ExitCodes.Usage;
+            }
+
+            if (!GoDuration.TryParse(result.GetValue(duration), out var validity) || validity <= TimeSpan.Zero)
+            {
+                Console.Error.WriteLine($"cert: --cert-duration \"{result.GetValue(duration)}\" is not a positive duration such as 2160h");
+                return ExitCodes.Usage;
+            }
+
+            var directory = new DataDirectory(result.GetValue(output)!);
+            try
+            {
+                directory.Ensure();
+                using var directoryLock = directory.Lock();
+                if (directory.Exists(DataDirectory.CaKey) && !result.GetValue(force))
+                {
+                    Console.Error.WriteLine($"cert: {directory.File(DataDirectory.CaKey)} already exists. Use `mcp-tunnel cert renew` for a new server certificate, or --force to replace the CA (then register the new ca.crt and revoke the old one)");
+                    return ExitCodes.Failure;
+                }
+
+                var factory = new CertificateFactory();
+                var ca = factory.CreateCertificateAuthority();
+                var server = factory.CreateServerCertificate(ca, name, validity, SetupCommands.ParseKey(result.GetValue(serverKey)!));
+                directory.Write(DataDirectory.CaKey, ca.PrivateKeyPem);
+                directory.Write(DataDirectory.CaCertificate, ca.CertificatePem);
+                directory.Write(DataDirectory.ServerKey, server.PrivateKeyPem);
+                directory.Write(DataDirectory.ServerCertificate, server.CertificatePem);
+                directory.WriteValue(DataDirectory.TunnelDomain, name);
+                Console.Out.WriteLine($"cert: wrote ca.crt, ca.key, tls.crt, tls.key and tunnel-domain to {directory.Path} (mode 0600)");
+                Console.Out.WriteLine($"cert: server certificate for {name} and *.{name}, valid until {CertificateInspector.NotAfter(server.CertificatePem):yyyy-MM-dd}");
+                Console.Out.WriteLine($"cert: CA fingerprint (sha256) {SetupInit.Fingerprint(ca.CertificatePem)}");
+                Console.Out.WriteLine();
+                Console.Out.WriteLine("Register this CA on the tunnel: Console > MCP tunnels > your tunnel > Add certificate, and paste:");
+                Console.Out.WriteLine();
+                Console.Out.Write(ca.CertificatePem);
+                Console.Out.WriteLine();
+                Console.Out.WriteLine($"Then put the tunnel token from the Console into {directory.File(DataDirectory.TunnelToken)} (mode 0600) and set tunnel_domain: {name} in the config.");
+                return ExitCodes.Ok;
+            }
+            catch (Exception ex) when (ex is CredentialsException or IOException or UnauthorizedAccessException)
+            {
+                Console.Error.WriteLine($"cert: {ex.Message}");
+                return ExitCodes.Failure;
+            }
+        });
+        return command;
+    }
+
+    private static Command RenewVerb()
+    {
+        var output = OutOption();
+        var renewBefore = new Option<string>("--renew-before") { Description = "Skip while more validity than this remains (0 = always)", DefaultValueFactory = _ => "720h" };
+        var duration = new Option<string>("--cert-duration") { Description = "New server certificate validity", DefaultValueFactory = _ => "2160h" };
+        var command = new Command("renew", "Sign a new server certificate with the CA in the directory (the manual flow's renewal)")
+        {
+            output, renewBefore, duration,
+        };
+        command.SetAction(result => SetupCommands.RunRenewal(() => result.GetValue(output)!, result.GetValue(duration)!, result.GetValue(renewBefore)!, "cert"));
+        return command;
+    }
+
+    private static Command InspectVerb()
+    {
+        var output = new Option<string?>("--out") { Description = "Credential directory to check (default /var/lib/mcp-tunnel)", HelpName = "DIR" };
+        var file = new Argument<string?>("FILE") { Description = "A single certificate file to check instead", Arity = ArgumentArity.ZeroOrOne };
+        var domain = new Option<string?>("--domain") { Description = "Tunnel domain the server certificate must cover (default: the tunnel-domain file)" };
+        var command = new Command("inspect", "Check the CA and server certificate against every tunnel requirement; exit 1 if one fails")
+        {
+            output, file, domain,
+        };
+        command.SetAction(result => Inspect(result.GetValue(output), result.GetValue(file), result.GetValue(domain), Console.Out, Console.Error));
+        return command;
+    }
+
+    internal static int Inspect(string? outputPath, string? file, string? domain, TextWriter output, TextWriter error)
+    {
+        var now = DateTimeOffset.UtcNow;
+        var checks = new List<RequirementCheck>();
+        try
+        {
+            if (file is not null)
+            {
+                var pem = File.ReadAllText(file);
+                using var certificate = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPem(pem);
+                var isCa = certificate.Extensions.OfType<System.Security.Cryptography.X509Certificates.X509BasicConstraintsExtension>().FirstOrDefault()?.CertificateAuthority == true;
+                checks.AddRange(isCa ? CertificateInspector.CheckCa(pem, now) : CertificateInspector.CheckServer(pem, null, null, domain, now));
+            }
+            else
+            {
+                var directory = new DataDirectory(outputPath ?? DataDirectory.DefaultPath);
+                var caPem = directory.Read(DataDirectory.CaCertificate);
+                var serverPem = directory.Read(DataDirectory.ServerCertificate);
+                if (caPem is null && serverPem is null)
+                {
+                    error.WriteLine($"cert: no ca.crt or tls.crt in {directory.Path}");
+                    return ExitCodes.Failure;
+                }
+
+                if (caPem is not null)
+                {
+                    checks.AddRange(CertificateInspector.CheckCa(caPem, now));
+                }
+
+                if (serverPem is not null)
+                {
+                    domain ??= directory.ReadValue(DataDirectory.TunnelDomain) ?? CertificateRenewal.DomainFrom(serverPem);
+                    checks.AddRange(CertificateInspector.CheckServer(serverPem, directory.Read(DataDirectory.ServerKey), caPem, domain, now));
+                }
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
+        {
+            error.WriteLine($"cert: {ex.Message}");
+            return ExitCodes.Failure;
+        }
+
+        foreach (var check in checks)
+        {
+            output.WriteLine($"{(check.Passed ? "pass" : "FAIL")}  {check.Subject,-7} {check.Requirement}: {check.Detail}");
+            if (!check.Passed && check.Fix is not null)
+            {
+                output.WriteLine($"      fix: {check.Fix}");
+            }
+        }
+
+        var failed = checks.Count(c => !c.Passed);
+        output.WriteLine(failed == 0 ? $"all {checks.Count} checks passed" : $"{failed} of {checks.Count} checks failed");
+        return failed == 0 ? ExitCodes.Ok : ExitCodes.Failure;
+    }
+}
