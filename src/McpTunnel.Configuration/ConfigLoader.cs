@@ -579,7 +579,7 @@ public static class ConfigLoader
             var known = new[]
             {
                 "upstream_connect_timeout", "tls_handshake_timeout", "cert_poll_interval", "websocket_keepalive",
-                "upstream_idle_timeout", "max_request_headers_bytes", "websocket_paths",
+                "upstream_idle_timeout", "max_request_headers_bytes", "websocket_paths", "health_addr", "data_dir", "cloudflared",
             };
             var a = Fields(map, "appliance.", known, strict: true);
             result = result with
@@ -612,6 +612,92 @@ public static class ConfigLoader
                 else
                 {
                     Error(pathsField.Value, "appliance.websocket_paths", "must be a list of absolute paths, for example [\"/\"]");
+                }
+            }
+
+            if (Scalar(a, "health_addr", "appliance.health_addr") is { Length: > 0 } health)
+            {
+                if (ListenAddress.TryParse(health.Trim(), out var address, out var reason) && address!.Port == 0)
+                {
+                    Error(a["health_addr"].Value, "appliance.health_addr", "needs a fixed port, for example 127.0.0.1:9090");
+                }
+                else if (address is not null)
+                {
+                    if (!address!.IsLoopbackOnly)
+                    {
+                        Warn(a["health_addr"].Value, "appliance.health_addr", "is not a loopback address: /metrics and /readyz will be reachable from the network");
+                    }
+
+                    result = result with { HealthAddr = address };
+                }
+                else
+                {
+                    Error(a["health_addr"].Value, "appliance.health_addr", $"invalid address \"{health}\": {reason}");
+                }
+            }
+
+            if (Scalar(a, "data_dir", "appliance.data_dir") is { Length: > 0 } dataDir)
+            {
+                result = result with { DataDir = Path.IsPathRooted(dataDir) || fileBaseDirectory is null ? dataDir : Path.GetFullPath(Path.Combine(fileBaseDirectory, dataDir)) };
+            }
+
+            if (a.TryGetValue("cloudflared", out var cloudflaredField) && cloudflaredField.Value is not YamlScalarNode { Value: null or "" })
+            {
+                if (cloudflaredField.Value is not YamlMappingNode cloudflaredMap)
+                {
+                    Error(cloudflaredField.Value, "appliance.cloudflared", "must be a mapping (enabled, binary, metrics_addr, grace_period, protocol, edge_ip_version)");
+                }
+                else
+                {
+                    var c = Fields(cloudflaredMap, "appliance.cloudflared.", ["enabled", "binary", "metrics_addr", "grace_period", "protocol", "edge_ip_version"], strict: true);
+                    var cloudflared = result.Cloudflared with
+                    {
+                        Enabled = !c.ContainsKey("enabled") || ReadBool(c, "enabled", "appliance.cloudflared.enabled"),
+                        Binary = Scalar(c, "binary", "appliance.cloudflared.binary") is { Length: > 0 } binary ? binary : result.Cloudflared.Binary,
+                        GracePeriod = ReadDuration(c, "grace_period", "appliance.cloudflared.grace_period", result.Cloudflared.GracePeriod, allowZero: false),
+                    };
+                    if (cloudflared.GracePeriod > TimeSpan.FromMinutes(3))
+                    {
+                        Error(c["grace_period"].Value, "appliance.cloudflared.grace_period", "must be at most 3m (cloudflared's own limit)");
+                    }
+
+                    if (Scalar(c, "metrics_addr", "appliance.cloudflared.metrics_addr") is { Length: > 0 } metrics)
+                    {
+                        if (ListenAddress.TryParse(metrics, out var m, out _) && m!.IsLoopbackOnly && m.Port > 0)
+                        {
+                            cloudflared = cloudflared with { MetricsAddr = metrics };
+                        }
+                        else
+                        {
+                            Error(c["metrics_addr"].Value, "appliance.cloudflared.metrics_addr", $"\"{metrics}\" must be a fixed loopback address such as 127.0.0.1:20241");
+                        }
+                    }
+
+                    if (Scalar(c, "protocol", "appliance.cloudflared.protocol") is { } protocol)
+                    {
+                        if (protocol is "auto" or "quic" or "http2")
+                        {
+                            cloudflared = cloudflared with { Protocol = protocol };
+                        }
+                        else
+                        {
+                            Error(c["protocol"].Value, "appliance.cloudflared.protocol", $"\"{protocol}\" is not auto, quic or http2");
+                        }
+                    }
+
+                    if (Scalar(c, "edge_ip_version", "appliance.cloudflared.edge_ip_version") is { } ipVersion)
+                    {
+                        if (ipVersion is "auto" or "4" or "6")
+                        {
+                            cloudflared = cloudflared with { EdgeIpVersion = ipVersion };
+                        }
+                        else
+                        {
+                            Error(c["edge_ip_version"].Value, "appliance.cloudflared.edge_ip_version", $"\"{ipVersion}\" is not auto, 4 or 6");
+                        }
+                    }
+
+                    result = result with { Cloudflared = cloudflared };
                 }
             }
 

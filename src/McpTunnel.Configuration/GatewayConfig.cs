@@ -72,4 +72,29 @@ public sealed record ApplianceConfig
 
     /// <summary>Optional allow-list of WebSocket paths on <c>listen_addr</c>; empty accepts any path.</summary>
     public IReadOnlyList<string> WebSocketPaths { get; init; } = [];
+
+    /// <summary>Loopback listener for /healthz, /readyz and /metrics; null (the default) turns it off.</summary>
+    public ListenAddress? HealthAddr { get; init; }
+
+    /// <summary>Where <c>mcp-tunnel run</c> finds <c>tunnel-token</c> when systemd passes no credential.</summary>
+    public string DataDir { get; init; } = "/var/lib/mcp-tunnel";
+
+    public CloudflaredConfig Cloudflared { get; init; } = new();
+}
+
+/// <summary><c>appliance.cloudflared</c>: the supervised connector of <c>mcp-tunnel run</c>.</summary>
+public sealed record CloudflaredConfig
+{
+    /// <summary>False runs the gateway without a child (cloudflared runs elsewhere); <c>--no-connector</c> does the same.</summary>
+    public bool Enabled { get; init; } = true;
+
+    public string Binary { get; init; } = "/usr/lib/mcp-tunnel/cloudflared";
+
+    public string MetricsAddr { get; init; } = "127.0.0.1:20241";
+
+    public TimeSpan GracePeriod { get; init; } = TimeSpan.FromSeconds(25);
+
+    public string? Protocol { get; init; }
+
+    public string? EdgeIpVersion { get; init; }
 }

@@ -44,6 +44,15 @@ internal static partial class GatewayLog
     [LoggerMessage(1300, LogLevel.Information, "request started method={Method} host={Host} path={Path}")]
     public static partial void RequestStarted(ILogger logger, string method, string host, string path);
 
+    [LoggerMessage(1304, LogLevel.Information, "request finished route={Route} method={Method} path={Path} status={Status} duration_ms={DurationMs} session={Session}")]
+    public static partial void RequestFinished(ILogger logger, string route, string method, string path, int status, long durationMs, string session);
+
+    [LoggerMessage(1305, LogLevel.Information, "configuration reloaded routes={Routes}")]
+    public static partial void Reloaded(ILogger logger, int routes);
+
+    [LoggerMessage(1306, LogLevel.Warning, "configuration change needs a restart to apply field={Field}")]
+    public static partial void NeedsRestart(ILogger logger, string field);
+
     [LoggerMessage(1301, LogLevel.Warning, "no route for host host={Host}")]
     public static partial void NoRoute(ILogger logger, string host);
 

@@ -45,4 +45,54 @@ public sealed class GatewayMetrics
     internal void TlsHandshakeFailed() => Interlocked.Increment(ref _tlsHandshakeFailures);
 
     internal void UpstreamError() => Interlocked.Increment(ref _upstreamErrors);
+
+    /// <summary>Upper bounds, in seconds, of the request duration histogram buckets.</summary>
+    public static readonly double[] DurationBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Route, string Method, int Status), long[]> _byRoute = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Histogram> _durations = new();
+
+    internal void RequestFinished(string route, string method, int status, TimeSpan elapsed)
+    {
+        var counter = _byRoute.GetOrAdd((route, method, status), static _ => new long[1]);
+        Interlocked.Increment(ref counter[0]);
+        _durations.GetOrAdd(route, static _ => new Histogram()).Observe(elapsed.TotalSeconds);
+    }
+
+    /// <summary>Requests by route, method and status, for /metrics.</summary>
+    public IEnumerable<(string Route, string Method, int Status, long Count)> RequestsByRoute =>
+        _byRoute.Select(p => (p.Key.Route, p.Key.Method, p.Key.Status, Interlocked.Read(ref p.Value[0])));
+
+    /// <summary>Request duration histograms by route, for /metrics.</summary>
+    public IEnumerable<(string Route, Histogram Histogram)> Durations => _durations.Select(p => (p.Key, p.Value));
+
+    /// <summary>A cumulative histogram with fixed buckets; lock-free.</summary>
+    public sealed class Histogram
+    {
+        private readonly long[] _counts = new long[DurationBuckets.Length + 1];
+        private long _sumMicroseconds;
+
+        public void Observe(double seconds)
+        {
+            var index = Array.FindIndex(DurationBuckets, b => seconds <= b);
+            Interlocked.Increment(ref _counts[index < 0 ? DurationBuckets.Length : index]);
+            Interlocked.Add(ref _sumMicroseconds, (long)(seconds * 1_000_000));
+        }
+
+        public double Sum => Interlocked.Read(ref _sumMicroseconds) / 1_000_000.0;
+
+        /// <summary>Cumulative counts per bucket, the last one being +Inf (the total).</summary>
+        public long[] Cumulative()
+        {
+            var result = new long[_counts.Length];
+            long running = 0;
+            for (var i = 0; i < _counts.Length; i++)
+            {
+                running += Interlocked.Read(ref _counts[i]);
+                result[i] = running;
+            }
+
+            return result;
+        }
+    }
 }

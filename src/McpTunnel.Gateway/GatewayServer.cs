@@ -24,16 +24,17 @@ public sealed class GatewayServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly ILogger _logger;
-    private readonly GatewayConfig _config;
+    private readonly InnerRequestHandler _inner;
+    private GatewayConfig _config;
     private bool _started;
 
-    private GatewayServer(WebApplication app, GatewayConfig config, ServerCertificateStore certificates, GatewayMetrics metrics, RouteTable routes, ILogger logger)
+    private GatewayServer(WebApplication app, GatewayConfig config, ServerCertificateStore certificates, GatewayMetrics metrics, InnerRequestHandler inner, ILogger logger)
     {
         _app = app;
         _config = config;
         Certificates = certificates;
         Metrics = metrics;
-        Routes = routes;
+        _inner = inner;
         _logger = logger;
     }
 
@@ -41,7 +42,13 @@ public sealed class GatewayServer : IAsyncDisposable
 
     public GatewayMetrics Metrics { get; }
 
-    public RouteTable Routes { get; }
+    public RouteTable Routes => _inner.Routes;
+
+    /// <summary>The configuration in force (after reloads).</summary>
+    public GatewayConfig Config => _config;
+
+    /// <summary>The address of the health listener when one was asked for (with its real port).</summary>
+    public Uri? HealthUri { get; private set; }
 
     /// <summary>The addresses the WebSocket listener is bound to (with real ports when <c>:0</c> was asked).</summary>
     public IReadOnlyList<Uri> ListenUris { get; private set; } = [];
@@ -50,7 +57,7 @@ public sealed class GatewayServer : IAsyncDisposable
     /// Builds the gateway. Throws <see cref="CertificateLoadException"/> when the certificate pair or the
     /// upstream CA file cannot be used.
     /// </summary>
-    public static GatewayServer Create(GatewayConfig config, ILoggerProvider logs, TimeProvider? time = null)
+    public static GatewayServer Create(GatewayConfig config, ILoggerProvider logs, TimeProvider? time = null, RequestDelegate? health = null)
     {
         var metrics = new GatewayMetrics();
         var tlsReporter = new TlsHandshakeFailureReporter(metrics);
@@ -98,18 +105,61 @@ public sealed class GatewayServer : IAsyncDisposable
         // Added after the socket transport so both stay registered; each binds only its own endpoint type.
         builder.Services.AddSingleton<IConnectionListenerFactory>(new InnerTransportFactory(listener));
         builder.WebHost.UseKestrelHttpsConfiguration();
-        builder.WebHost.ConfigureKestrel(kestrel => ConfigureKestrel(kestrel, config, certificates, tlsReporter, gatewayLogger));
+        var healthEndpoint = health is not null && config.Appliance.HealthAddr is { } healthAddress ? ResolveListenEndpoints(healthAddress).First() : null;
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            ConfigureKestrel(kestrel, config, certificates, tlsReporter, gatewayLogger);
+            if (healthEndpoint is not null)
+            {
+                kestrel.Listen(healthEndpoint, o => o.Protocols = HttpProtocols.Http1);
+            }
+        });
 
         var app = builder.Build();
         var outer = app.Services.GetRequiredService<OuterWebSocketHandler>();
         var inner = app.Services.GetRequiredService<InnerRequestHandler>();
+        if (healthEndpoint is not null)
+        {
+            // The health listener is a plain loopback socket of its own; it never reaches a route.
+            app.MapWhen(context => context.Features.Get<ITunnelFeature>() is null && IsHealth(context, healthEndpoint), branch => branch.Run(health!));
+        }
+
         app.MapWhen(static context => context.Features.Get<ITunnelFeature>() is null, branch =>
         {
             branch.UseWebSockets();
             branch.Run(outer.HandleAsync);
         });
         app.Run(inner.HandleAsync);
-        return new GatewayServer(app, config, certificates, metrics, inner.Routes, gatewayLogger);
+        return new GatewayServer(app, config, certificates, metrics, inner, gatewayLogger);
+    }
+
+    private static bool IsHealth(HttpContext context, IPEndPoint health) => context.Connection.LocalPort == health.Port;
+
+    /// <summary>
+    /// Applies a new configuration without a restart: routes, allowed IPs, upstream trust. Fields that need a
+    /// new listener or a new certificate path are reported and left as they are. In-flight requests are not
+    /// touched. Throws <see cref="CertificateLoadException"/> when <c>upstream.tls.ca_file</c> cannot be read;
+    /// then nothing changes.
+    /// </summary>
+    public void Reload(GatewayConfig config)
+    {
+        _inner.Reload(config);
+        foreach (var (field, changed) in new[]
+        {
+            ("listen_addr", config.ListenAddr != _config.ListenAddr),
+            ("tls", config.Tls != _config.Tls),
+            ("shutdown_timeout", config.ShutdownTimeout != _config.ShutdownTimeout),
+            ("appliance.health_addr", config.Appliance.HealthAddr != _config.Appliance.HealthAddr),
+        })
+        {
+            if (changed)
+            {
+                GatewayLog.NeedsRestart(_logger, field);
+            }
+        }
+
+        _config = config with { ListenAddr = _config.ListenAddr, Tls = _config.Tls, ShutdownTimeout = _config.ShutdownTimeout };
+        GatewayLog.Reloaded(_logger, config.Routes.Count);
     }
 
     private static void ConfigureKestrel(KestrelServerOptions kestrel, GatewayConfig config, ServerCertificateStore certificates, TlsHandshakeFailureReporter tlsReporter, ILogger logger)
@@ -188,8 +238,11 @@ public sealed class GatewayServer : IAsyncDisposable
         _started = true;
         Certificates.StartPolling();
         var addresses = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
-        ListenUris = [.. addresses.Where(a => a.StartsWith("http://", StringComparison.Ordinal) && !a.Contains(InnerEndPoint.Instance.ToString(), StringComparison.Ordinal))
-            .Select(a => new Uri(a.Replace("[::]", "127.0.0.1", StringComparison.Ordinal).Replace("0.0.0.0", "127.0.0.1", StringComparison.Ordinal)))];
+        var uris = addresses.Where(a => a.StartsWith("http://", StringComparison.Ordinal) && !a.Contains(InnerEndPoint.Instance.ToString(), StringComparison.Ordinal))
+            .Select(a => new Uri(a.Replace("[::]", "127.0.0.1", StringComparison.Ordinal).Replace("0.0.0.0", "127.0.0.1", StringComparison.Ordinal))).ToList();
+        var healthPort = _config.Appliance.HealthAddr?.Port;
+        HealthUri = healthPort is > 0 ? uris.FirstOrDefault(u => u.Port == healthPort) : null;
+        ListenUris = [.. uris.Where(u => u != HealthUri)];
         foreach (var uri in ListenUris)
         {
             GatewayLog.Listening(_logger, uri.Authority);

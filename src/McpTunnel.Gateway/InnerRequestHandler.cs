@@ -19,7 +19,7 @@ internal sealed class InnerRequestHandler : IDisposable
 {
     private static readonly byte[] NoRouteBody = "No route configured for host\n"u8.ToArray();
 
-    private readonly RouteTable _routes;
+    private volatile RoutingState _state;
     private readonly IHttpForwarder _forwarder;
     private readonly HttpMessageInvoker _invoker;
     private readonly ForwarderRequestConfig _requestConfig;
@@ -28,13 +28,11 @@ internal sealed class InnerRequestHandler : IDisposable
 
     public InnerRequestHandler(GatewayConfig config, IHttpForwarder forwarder, GatewayMetrics metrics, ILogger<InnerRequestHandler> logger)
     {
-        _routes = new RouteTable(config.Routes, config.TunnelDomain);
+        _state = RoutingState.From(config);
         _forwarder = forwarder;
         _metrics = metrics;
         _logger = logger;
-        var policy = new UpstreamIpPolicy(config.Upstream);
-        var connector = new UpstreamConnector(policy, config.Appliance.UpstreamConnectTimeout, metrics, logger);
-        var trust = new UpstreamTrust(config.Upstream);
+        var connector = new UpstreamConnector(() => _state.Policy, config.Appliance.UpstreamConnectTimeout, metrics, logger);
         var handler = new SocketsHttpHandler
         {
             UseProxy = false,
@@ -50,7 +48,7 @@ internal sealed class InnerRequestHandler : IDisposable
             SslOptions =
             {
                 EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
-                RemoteCertificateValidationCallback = (_, certificate, chain, errors) => trust.Validate(certificate, chain, errors),
+                RemoteCertificateValidationCallback = (_, certificate, chain, errors) => _state.Trust.Validate(certificate, chain, errors),
             },
         };
         _invoker = new HttpMessageInvoker(handler, disposeHandler: true);
@@ -61,22 +59,37 @@ internal sealed class InnerRequestHandler : IDisposable
             ActivityTimeout = idle == TimeSpan.Zero ? TimeSpan.FromDays(24) : idle,
         };
 
-        foreach (var route in _routes.Routes)
+        foreach (var route in _state.Routes.Routes)
         {
             GatewayLog.RouteConfigured(logger, route.Name, route.Upstream.ToString());
         }
     }
 
-    public RouteTable Routes => _routes;
+    public RouteTable Routes => _state.Routes;
+
+    /// <summary>
+    /// Applies new routes, allowed IPs and upstream trust. Requests already running keep what they started
+    /// with; the next request uses the new state. Throws <see cref="CertificateLoadException"/> for an
+    /// unreadable <c>upstream.tls.ca_file</c>, in which case nothing changes.
+    /// </summary>
+    public void Reload(GatewayConfig config)
+    {
+        _state = RoutingState.From(config);
+        foreach (var route in _state.Routes.Routes)
+        {
+            GatewayLog.RouteConfigured(_logger, route.Name, route.Upstream.ToString());
+        }
+    }
 
     public async Task HandleAsync(HttpContext context)
     {
         var request = context.Request;
         var host = request.Host.Value ?? "";
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         _metrics.RequestStarted();
         GatewayLog.RequestStarted(_logger, request.Method, host, request.Path.Value ?? "/");
 
-        if (!_routes.TryResolve(host, out var route))
+        if (!_state.Routes.TryResolve(host, out var route))
         {
             _metrics.NoRouteForHost();
             GatewayLog.NoRoute(_logger, RouteTable.NormalizeHost(host).ToString());
@@ -88,6 +101,25 @@ internal sealed class InnerRequestHandler : IDisposable
         }
 
         var error = await _forwarder.SendAsync(context, route.Upstream.DestinationPrefix, _invoker, _requestConfig, ForwardedHeadersTransformer.Instance).ConfigureAwait(false);
+        try
+        {
+            HandleError(context, route, error);
+        }
+        finally
+        {
+            var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
+            _metrics.RequestFinished(route.Name, request.Method, context.Response.StatusCode, elapsed);
+            GatewayLog.RequestFinished(_logger, route.Name, request.Method, request.Path.Value ?? "/", context.Response.StatusCode,
+                (long)elapsed.TotalMilliseconds, SessionHash(request.Headers["Mcp-Session-Id"].ToString()));
+        }
+    }
+
+    /// <summary>A short, stable, non-reversible tag for a session ID, so log lines of one session can be grouped.</summary>
+    private static string SessionHash(string sessionId) =>
+        sessionId.Length == 0 ? "-" : Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(sessionId)))[..12];
+
+    private void HandleError(HttpContext context, Route route, ForwarderError error)
+    {
         if (error == ForwarderError.None)
         {
             return;

@@ -17,7 +17,7 @@ namespace McpTunnel.Gateway;
 /// </remarks>
 /// </summary>
 internal sealed class UpstreamConnector(
-    UpstreamIpPolicy policy,
+    Func<UpstreamIpPolicy> policies,
     TimeSpan connectTimeout,
     GatewayMetrics metrics,
     ILogger logger,
@@ -30,8 +30,14 @@ internal sealed class UpstreamConnector(
     public ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken) =>
         ConnectAsync(context.DnsEndPoint.Host, context.DnsEndPoint.Port, cancellationToken);
 
+    public UpstreamConnector(UpstreamIpPolicy policy, TimeSpan connectTimeout, GatewayMetrics metrics, ILogger logger, Func<string, CancellationToken, Task<IPAddress[]>>? resolve = null)
+        : this(() => policy, connectTimeout, metrics, logger, resolve)
+    {
+    }
+
     public async ValueTask<Stream> ConnectAsync(string host, int port, CancellationToken cancellationToken)
     {
+        var policy = policies();
         IPAddress[] addresses;
         if (IPAddress.TryParse(host.Trim('[', ']'), out var literal))
         {

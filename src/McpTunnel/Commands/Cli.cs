@@ -28,6 +28,7 @@ internal static class Cli
     internal static RootCommand Build()
     {
         var root = new RootCommand("mcp-tunnel: expose private MCP servers to Claude through an MCP tunnel, as one binary.");
+        root.Subcommands.Add(RunVerb());
         root.Subcommands.Add(GatewayVerb());
         root.Subcommands.Add(ConfigVerb());
         root.Subcommands.Add(SetupCommands.Build());
@@ -65,6 +66,25 @@ internal static class Cli
             config, domain, format,
         };
         command.SetAction((result, _) => GatewayCommand.RunAsync(result.GetValue(config), result.GetValue(domain), result.GetValue(format)!));
+        return command;
+    }
+
+    private static Command RunVerb()
+    {
+        var config = ConfigOption();
+        var domain = TunnelDomainOption();
+        var format = new Option<string>("--log-format")
+        {
+            Description = "Log line format: text (logfmt; journald-aware) or json",
+            DefaultValueFactory = _ => "text",
+        };
+        format.AcceptOnlyFromAmong("text", "json");
+        var noConnector = new Option<bool>("--no-connector") { Description = "Run the gateway and health listener without the cloudflared child (cloudflared runs elsewhere)" };
+        var command = new Command("run", "What the service runs: the gateway, the supervised cloudflared, health and metrics, systemd notification")
+        {
+            config, domain, format, noConnector,
+        };
+        command.SetAction((result, _) => McpTunnel.Run.RunCommand.RunAsync(result.GetValue(config), result.GetValue(domain), result.GetValue(format)!, result.GetValue(noConnector)));
         return command;
     }
 

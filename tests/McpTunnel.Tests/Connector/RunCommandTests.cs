@@ -1,0 +1,284 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json.Nodes;
+using McpTunnel.Tests.Infrastructure;
+
+namespace McpTunnel.Tests.Connector;
+
+/// <summary>
+/// <c>mcp-tunnel run</c> as a real child process (so it can get SIGHUP and SIGTERM), with the cloudflared
+/// stand-in, a systemd notify socket, the health listener and a real upstream.
+/// </summary>
+public sealed partial class RunCommandTests : IAsyncLifetime
+{
+    private readonly TempDirectory _directory = new();
+    private readonly StringBuilder _output = new();
+    private EchoUpstream _upstream = null!;
+    private Process _process = null!;
+    private Socket _notify = null!;
+    private int _gatewayPort;
+    private int _healthPort;
+    private string _config = "";
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static string MainAssembly() => Path.Combine(AppContext.BaseDirectory, "mcp-tunnel.dll");
+
+    private string Yaml(string extraRoutes = "") => $"""
+        listen_addr: "127.0.0.1:{_gatewayPort}"
+        log_level: info
+        shutdown_timeout: 10s
+        tunnel_domain: {TestPki.Domain}
+        tls:
+          cert_file: tls.crt
+          key_file: tls.key
+        routes:
+          echo: http://127.0.0.1:{_upstream.Port}
+          {extraRoutes}
+        upstream:
+          allowed_ips: [127.0.0.0/8]
+        appliance:
+          health_addr: "127.0.0.1:{_healthPort}"
+          data_dir: {_directory.Path}
+          cloudflared:
+            binary: {_directory.File("cloudflared")}
+            metrics_addr: "127.0.0.1:{FreePort()}"
+            grace_period: 2s
+        """;
+
+    public async Task InitializeAsync()
+    {
+        _upstream = await EchoUpstream.StartAsync();
+        _gatewayPort = FreePort();
+        _healthPort = FreePort();
+        new TestPki().WriteTo(_directory);
+        _directory.Write("tunnel-token", CloudflaredSupervisorTests.NewToken() + "\n");
+        var fake = Directory.EnumerateFiles(Path.Combine(RepoRoot(), "tests", "FakeCloudflared", "bin"), "fake-cloudflared", SearchOption.AllDirectories).OrderByDescending(File.GetLastWriteTimeUtc).First();
+        var wrapper = _directory.Write("cloudflared", $"#!/bin/sh\nexport FAKE_CLOUDFLARED_RECORD={_directory.File("record.json")}\nexec {fake} \"$@\"\n");
+        File.SetUnixFileMode(wrapper, (UnixFileMode)0b111_000_000);
+        _config = _directory.Write("config.yaml", Yaml());
+
+        var socketPath = _directory.File("notify.sock");
+        _notify = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
+        _notify.Bind(new UnixDomainSocketEndPoint(socketPath));
+
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (var arg in new[] { MainAssembly(), "run", "--config", _config })
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        start.Environment["NOTIFY_SOCKET"] = socketPath;
+        _process = Process.Start(start)!;
+        _process.ErrorDataReceived += (_, e) => { lock (_output) { _output.AppendLine(e.Data); } };
+        _process.OutputDataReceived += (_, e) => { lock (_output) { _output.AppendLine(e.Data); } };
+        _process.BeginErrorReadLine();
+        _process.BeginOutputReadLine();
+    }
+
+    private static string RepoRoot()
+    {
+        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
+        {
+            if (File.Exists(Path.Combine(directory.FullName, "Appliance.sln")))
+            {
+                return directory.FullName;
+            }
+        }
+
+        throw new DirectoryNotFoundException("repository root");
+    }
+
+    private string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return _output.ToString();
+            }
+        }
+    }
+
+    private async Task WaitForOutput(string text)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!Output.Contains(text, StringComparison.Ordinal))
+        {
+            Assert.False(_process.HasExited, $"mcp-tunnel exited early:\n{Output}");
+            Assert.True(DateTime.UtcNow < deadline, $"no \"{text}\" in the output:\n{Output}");
+            await Task.Delay(50);
+        }
+    }
+
+    private async Task<string> ReceiveNotifyAsync(string containing)
+    {
+        var buffer = new byte[4096];
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while (true)
+        {
+            var read = await _notify.ReceiveAsync(buffer, SocketFlags.None, timeout.Token);
+            var message = Encoding.UTF8.GetString(buffer, 0, read);
+            if (message.Contains(containing, StringComparison.Ordinal))
+            {
+                return message;
+            }
+        }
+    }
+
+    private HttpClient EdgeClient()
+    {
+        var handler = McpTunnel.Operations.EdgeClient.CreateHandler(new McpTunnel.Operations.EdgeConnectOptions
+        {
+            Gateway = new Uri($"ws://127.0.0.1:{_gatewayPort}/"),
+            SkipVerification = true,
+        });
+        return new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(30) };
+    }
+
+    private async Task<(HttpStatusCode Status, string Body)> HealthAsync(string path)
+    {
+        using var http = new HttpClient();
+        using var response = await http.GetAsync(new Uri($"http://127.0.0.1:{_healthPort}{path}"));
+        return (response.StatusCode, await response.Content.ReadAsStringAsync());
+    }
+
+    private async Task WaitReadyAsync()
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while (true)
+        {
+            try
+            {
+                if ((await HealthAsync("/readyz")).Status == HttpStatusCode.OK)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+                // Not listening yet.
+            }
+
+            Assert.False(_process.HasExited, $"mcp-tunnel exited early:\n{Output}");
+            await Task.Delay(100, timeout.Token);
+        }
+    }
+
+    [Fact]
+    public async Task Run_serves_reloads_rotates_and_stops_in_order()
+    {
+        // systemd hears READY=1 once the gateway listens, then the connector's progress.
+        var ready = await ReceiveNotifyAsync("READY=1");
+        Assert.Contains("STATUS=gateway listening", ready, StringComparison.Ordinal);
+        await WaitReadyAsync();
+        var readyz = await HealthAsync("/readyz");
+        Assert.Contains("cloudflared: ok, connected", readyz.Body, StringComparison.Ordinal);
+        Assert.Contains("certificate: ok", readyz.Body, StringComparison.Ordinal);
+        Assert.Equal("ok\n", (await HealthAsync("/healthz")).Body);
+
+        // The child got the token as a file and no NOTIFY_SOCKET (it would notify our unit).
+        var record = JsonNode.Parse(File.ReadAllText(_directory.File("record.json")))!.AsObject();
+        Assert.DoesNotContain(record["env"]!.AsArray(), n => n!.GetValue<string>() == "NOTIFY_SOCKET");
+        Assert.Contains("--token-file", record["argv"]!.AsArray().Select(n => n!.GetValue<string>()));
+        var firstChild = record["pid"]!.GetValue<int>();
+
+        // Traffic shows up in the metrics.
+        using var http = EdgeClient();
+        using (var response = await http.GetAsync(new Uri($"https://echo.{TestPki.Domain}/ping")))
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        var metrics = (await HealthAsync("/metrics")).Body;
+        Assert.Contains("mcp_tunnel_requests_total{route=\"echo\",method=\"GET\",status=\"200\"} 1", metrics, StringComparison.Ordinal);
+        Assert.Contains("mcp_tunnel_cloudflared_ready 1", metrics, StringComparison.Ordinal);
+        Assert.Contains("mcp_tunnel_request_duration_seconds_count{route=\"echo\"} 1", metrics, StringComparison.Ordinal);
+
+        // SIGHUP under an open SSE stream: a new route appears, the stream survives.
+        using var stream = await http.GetAsync(new Uri($"https://echo.{TestPki.Domain}/sse"), HttpCompletionOption.ResponseHeadersRead);
+        using var reader = new StreamReader(await stream.Content.ReadAsStreamAsync());
+        Assert.Equal("event: first", await reader.ReadLineAsync());
+        File.WriteAllText(_config, Yaml($"second: http://127.0.0.1:{_upstream.Port}"));
+        Assert.Equal(0, Signals.Kill(_process.Id, Signals.SIGHUP));
+        await WaitForOutput("msg=\"configuration reloaded\" routes=2");
+        using (var second = await http.GetAsync(new Uri($"https://second.{TestPki.Domain}/x")))
+        {
+            Assert.Equal(HttpStatusCode.OK, second.StatusCode);
+        }
+
+        _upstream.SseGate.TrySetResult();
+        Assert.Contains("data: two", await reader.ReadToEndAsync(), StringComparison.Ordinal);
+
+        // An invalid config is rejected and the old one stays.
+        File.WriteAllText(_config, "listen_addr: \":8080\"\nroutes: [broken]\n");
+        Assert.Equal(0, Signals.Kill(_process.Id, Signals.SIGHUP));
+        await WaitForOutput("reload rejected; the current configuration stays in force");
+        using (var still = await http.GetAsync(new Uri($"https://second.{TestPki.Domain}/y")))
+        {
+            Assert.Equal(HttpStatusCode.OK, still.StatusCode);
+        }
+
+        // A rotated token restarts cloudflared with the new value; the gateway stays up.
+        var rotated = CloudflaredSupervisorTests.NewToken();
+        File.Delete(_directory.File("record.json"));
+        _directory.Write("tunnel-token", rotated + "\n");
+        await WaitForOutput("tunnel token changed; restarting cloudflared gracefully");
+        using (var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
+        {
+            while (!File.Exists(_directory.File("record.json")) || !File.ReadAllText(_directory.File("record.json")).Contains(rotated, StringComparison.Ordinal))
+            {
+                await Task.Delay(50, timeout.Token);
+            }
+        }
+
+        Assert.False(Directory.Exists($"/proc/{firstChild}"));
+        var secondChild = JsonNode.Parse(File.ReadAllText(_directory.File("record.json")))!["pid"]!.GetValue<int>();
+        using (var during = await http.GetAsync(new Uri($"https://echo.{TestPki.Domain}/z")))
+        {
+            Assert.Equal(HttpStatusCode.OK, during.StatusCode);
+        }
+
+        // SIGTERM: STOPPING=1, cloudflared stopped, gateway drained, exit 0, no child left.
+        Assert.Equal(0, Signals.Kill(_process.Id, Signals.SIGTERM));
+        await ReceiveNotifyAsync("STOPPING=1");
+        await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(0, _process.ExitCode);
+        Assert.Contains("cloudflared stopping", Output, StringComparison.Ordinal);
+        Assert.Contains("gateway stopped", Output, StringComparison.Ordinal);
+        Assert.False(Directory.Exists($"/proc/{secondChild}"), "the cloudflared stand-in outlived mcp-tunnel");
+        Assert.DoesNotContain(rotated, Output, StringComparison.Ordinal);
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+
+        _process.Dispose();
+        _notify.Dispose();
+        await _upstream.DisposeAsync();
+        _directory.Dispose();
+    }
+
+    /// <summary>kill(2), to send SIGHUP and SIGTERM to the child.</summary>
+    private static partial class Signals
+    {
+        public const int SIGHUP = 1;
+        public const int SIGTERM = 15;
+
+        [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+        public static partial int Kill(int pid, int signal);
+    }
+}
