@@ -139,8 +139,11 @@ public sealed class CloudflaredSupervisorTests : IDisposable
 
         await Task.Delay(300);
         Assert.Equal(1, supervisor.Restarts); // nothing happens until the long backoff has passed
-        time.Advance(TimeSpan.FromHours(1));
-        await WaitUntil(() => supervisor.Restarts == 2, "the retry after the backoff");
+        await WaitUntil(() =>
+        {
+            time.Advance(TimeSpan.FromHours(1));
+            return supervisor.Restarts >= 2;
+        }, "the retry after the backoff");
 
         await stop.CancelAsync();
         await run.WaitAsync(TimeSpan.FromSeconds(20));
@@ -152,13 +155,15 @@ public sealed class CloudflaredSupervisorTests : IDisposable
     {
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
         var (supervisor, run, stop) = await StartAsync(Options("crash"), time);
-        for (var restarts = 1; restarts <= 3; restarts++)
+        await WaitUntil(() => supervisor.State == ConnectorState.Backoff, "the first backoff");
+        Assert.Equal(1, supervisor.LastExitCode);
+        // The backoff waits on the (fake) clock: each advance lets one more restart happen.
+        await WaitUntil(() =>
         {
-            var expected = restarts;
-            await WaitUntil(() => supervisor.Restarts == expected && supervisor.State == ConnectorState.Backoff, $"restart {expected}");
-            Assert.Equal(1, supervisor.LastExitCode);
             time.Advance(TimeSpan.FromMinutes(1));
-        }
+            return supervisor.Restarts >= 3;
+        }, "three restarts");
+        Assert.Equal(1, supervisor.LastExitCode);
 
         var backoffs = Enumerable.Range(1, 10).Select(supervisor.Backoff).ToList();
         Assert.InRange(backoffs[0].TotalMilliseconds, 100, 125);
