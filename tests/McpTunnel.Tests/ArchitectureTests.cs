@@ -12,7 +12,8 @@ public sealed class ArchitectureTests
     [InlineData("McpTunnel.Configuration", new[] { "Microsoft.AspNetCore", "McpTunnel.Gateway", "McpTunnel.Credentials", "McpTunnel.Operations", "System.Net.Sockets" })]
     [InlineData("McpTunnel.Credentials", new[] { "Microsoft.AspNetCore", "McpTunnel.Gateway", "McpTunnel.Operations", "Yarp" })]
     [InlineData("McpTunnel.Operations", new[] { "Microsoft.AspNetCore", "McpTunnel.Gateway", "Yarp" })]
-    [InlineData("McpTunnel.Gateway", new[] { "McpTunnel.Credentials", "McpTunnel.Operations", "Serilog", "System.CommandLine" })]
+    [InlineData("McpTunnel.Gateway", new[] { "McpTunnel.Credentials", "McpTunnel.Operations", "McpTunnel.Connector", "Serilog", "System.CommandLine", "CliWrap" })]
+    [InlineData("McpTunnel.Connector", new[] { "Microsoft.AspNetCore", "McpTunnel.Gateway", "McpTunnel.Credentials", "McpTunnel.Operations", "Yarp" })]
     public void Modules_do_not_depend_on_what_they_must_not_know(string assembly, string[] forbidden)
     {
         var references = References(assembly);

@@ -34,6 +34,7 @@ internal static class Cli
         root.Subcommands.Add(SetupCommands.Build());
         root.Subcommands.Add(CertCommands.Build());
         root.Subcommands.Add(ProbeVerb());
+        root.Subcommands.Add(DoctorVerb());
         root.Subcommands.Add(DemoVerb());
         root.Subcommands.Add(VersionVerb());
         return root;
@@ -131,6 +132,32 @@ internal static class Cli
                 result.GetValue(config), result.GetValue(gateway), result.GetValue(route), result.GetValue(host), result.GetValue(ca),
                 result.GetValue(path)!, result.GetValue(http2), result.GetValue(insecure), result.GetValue(call), result.GetValue(arguments)!, requestTimeout),
                 Console.Out, Console.Error, linked.Token).ConfigureAwait(false);
+        });
+        return command;
+    }
+
+    private static Command DoctorVerb()
+    {
+        var config = ConfigOption();
+        var json = new Option<bool>("--json") { Description = "Print the checks as JSON" };
+        var api = new Option<string>("--api-target") { Description = "host:port the setup component calls", DefaultValueFactory = _ => "api.anthropic.com:443" };
+        var edge = new Option<string>("--edge-target") { Description = "host:port of the tunnel edge", DefaultValueFactory = _ => "region1.v2.argotunnel.com:7844" };
+        var path = new Option<string>("--path") { Description = "MCP endpoint path on the upstreams", DefaultValueFactory = _ => "/mcp" };
+        var timeout = new Option<string>("--timeout") { Description = "Per-check timeout (Go duration)", DefaultValueFactory = _ => "3s" };
+        var command = new Command("doctor", "Check each hop (config, files, certificate, token, cloudflared, gateway, routes, outbound) and say how to fix what fails")
+        {
+            config, json, api, edge, path, timeout,
+        };
+        command.SetAction(async (result, cancellationToken) =>
+        {
+            if (!GoDuration.TryParse(result.GetValue(timeout), out var perCheck) || perCheck <= TimeSpan.Zero)
+            {
+                await Console.Error.WriteLineAsync($"--timeout \"{result.GetValue(timeout)}\" is not a duration such as 3s").ConfigureAwait(false);
+                return ExitCodes.Usage;
+            }
+
+            return await DoctorCommand.RunAsync(new DoctorCommand.Arguments(result.GetValue(config), result.GetValue(json), result.GetValue(api)!, result.GetValue(edge)!, result.GetValue(path)!, perCheck),
+                Console.Out, cancellationToken).ConfigureAwait(false);
         });
         return command;
     }

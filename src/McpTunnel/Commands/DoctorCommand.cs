@@ -1,0 +1,404 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+using System.Text.Json;
+using CliWrap;
+using CliWrap.Buffered;
+using McpTunnel.Configuration;
+using McpTunnel.Connector;
+using McpTunnel.Credentials;
+using McpTunnel.Gateway;
+using McpTunnel.Operations;
+
+namespace McpTunnel.Commands;
+
+/// <summary>One hop checked by <c>doctor</c>.</summary>
+internal sealed record DoctorCheck(string Name, string Result, string Detail, string? Fix = null)
+{
+    public const string Pass = "pass";
+    public const string Fail = "fail";
+    public const string Skip = "skip";
+}
+
+/// <summary>
+/// <c>mcp-tunnel doctor</c>: checks every hop from this host, in layer order, and says for each one pass, fail or
+/// skip, why, and what to do. Outbound checks take their targets from options, use short timeouts and report
+/// "unreachable" instead of hanging.
+/// </summary>
+internal static class DoctorCommand
+{
+    public sealed record Arguments(string? ConfigPath, bool Json, string ApiTarget, string EdgeTarget, string McpPath, TimeSpan Timeout);
+
+    public static async Task<int> RunAsync(Arguments args, TextWriter output, CancellationToken cancellationToken)
+    {
+        var checks = new List<DoctorCheck>();
+        var path = args.ConfigPath ?? ConfigFiles.DefaultPath;
+        var loaded = ConfigLoader.LoadFile(path);
+        var config = loaded.Config;
+        checks.Add(config is null
+            ? new DoctorCheck("config", DoctorCheck.Fail, string.Join("; ", loaded.Errors.Select(e => e.ToString())), $"fix the file, then check it with: mcp-tunnel config validate --config {path}")
+            : new DoctorCheck("config", DoctorCheck.Pass, $"{path}: {config.Routes.Count} route(s), listen_addr {config.ListenAddr}{(loaded.Warnings.Any() ? $", {loaded.Warnings.Count()} warning(s)" : "")}"));
+
+        var dataDir = config?.Appliance.DataDir ?? DataDirectory.DefaultPath;
+        checks.AddRange(CheckDataDirectory(dataDir));
+        if (config is not null)
+        {
+            checks.AddRange(CheckCertificates(config));
+        }
+
+        checks.Add(CheckToken(dataDir));
+        if (config is not null)
+        {
+            checks.Add(await CheckCloudflaredAsync(config, args.Timeout, cancellationToken).ConfigureAwait(false));
+            checks.Add(await CheckLoopbackProbeAsync(config, args.Timeout, cancellationToken).ConfigureAwait(false));
+            foreach (var (name, upstream) in config.Routes.OrderBy(r => r.Key, StringComparer.Ordinal))
+            {
+                checks.AddRange(await CheckRouteAsync(name, upstream, config, args, cancellationToken).ConfigureAwait(false));
+            }
+        }
+
+        checks.Add(await CheckOutboundAsync("outbound api", args.ApiTarget, "the setup component's API calls (setup init) need HTTPS to the Claude API", args.Timeout, cancellationToken).ConfigureAwait(false));
+        checks.Add(await CheckOutboundAsync("outbound edge", args.EdgeTarget, "cloudflared needs egress to the tunnel edge on 7844 (TCP and UDP); open it in the firewall", args.Timeout, cancellationToken).ConfigureAwait(false));
+
+        Print(checks, args.Json, output);
+        return checks.Any(c => c.Result == DoctorCheck.Fail) ? ExitCodes.Failure : ExitCodes.Ok;
+    }
+
+    private static IEnumerable<DoctorCheck> CheckDataDirectory(string directory)
+    {
+        if (!Directory.Exists(directory))
+        {
+            yield return new DoctorCheck("data directory", DoctorCheck.Fail, $"{directory} does not exist", "run mcp-tunnel setup init (or cert init) as the service user");
+            yield break;
+        }
+
+        var mode = File.GetUnixFileMode(directory);
+        var open = (mode & (UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute)) != 0;
+        yield return open
+            ? new DoctorCheck("data directory", DoctorCheck.Fail, $"{directory} is mode {Octal(mode)}: others can list or read it", $"chmod 0700 {directory}")
+            : new DoctorCheck("data directory", DoctorCheck.Pass, $"{directory} mode {Octal(mode)}");
+
+        var exposed = Directory.EnumerateFiles(directory)
+            .Where(f => (File.GetUnixFileMode(f) & (UnixFileMode.GroupRead | UnixFileMode.OtherRead | UnixFileMode.GroupWrite | UnixFileMode.OtherWrite)) != 0)
+            .Select(Path.GetFileName).ToList();
+        yield return exposed.Count == 0
+            ? new DoctorCheck("file modes", DoctorCheck.Pass, "no credential file is readable by group or others")
+            : new DoctorCheck("file modes", DoctorCheck.Fail, $"readable by group or others: {string.Join(", ", exposed)}", $"chmod 0600 {directory}/*");
+    }
+
+    private static List<DoctorCheck> CheckCertificates(GatewayConfig config)
+    {
+        string certPem, keyPem;
+        try
+        {
+            certPem = File.ReadAllText(config.Tls.CertFile);
+            keyPem = File.ReadAllText(config.Tls.KeyFile);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return [new DoctorCheck("certificate", DoctorCheck.Fail, ex.Message, "run mcp-tunnel setup renew-cert, or fix the paths in tls:")];
+        }
+
+        var caFile = Path.Combine(Path.GetDirectoryName(config.Tls.CertFile) ?? ".", "ca.crt");
+        var caPem = File.Exists(caFile) ? File.ReadAllText(caFile) : null;
+        var domain = config.TunnelDomain.Length > 0 ? config.TunnelDomain : null;
+        var results = CertificateInspector.CheckServer(certPem, keyPem, caPem, domain, DateTimeOffset.UtcNow);
+        var failed = results.Where(r => !r.Passed).ToList();
+        var checks = new List<DoctorCheck>
+        {
+            failed.Count == 0
+                ? new DoctorCheck("certificate", DoctorCheck.Pass, $"{results.Count} requirements met{(caPem is null ? " (no ca.crt beside tls.crt: the CA link was not checked)" : "")}")
+                : new DoctorCheck("certificate", DoctorCheck.Fail, string.Join("; ", failed.Select(f => $"{f.Requirement}: {f.Detail}")), failed[0].Fix),
+        };
+        var notAfter = CertificateInspector.NotAfter(certPem);
+        var left = notAfter - DateTimeOffset.UtcNow;
+        checks.Add(left > TimeSpan.FromDays(7)
+            ? new DoctorCheck("certificate expiry", DoctorCheck.Pass, $"valid until {notAfter:yyyy-MM-dd} ({(int)left.TotalDays} days)")
+            : new DoctorCheck("certificate expiry", DoctorCheck.Fail, $"expires {notAfter:yyyy-MM-dd HH:mm} UTC", "mcp-tunnel setup renew-cert (check the renewal timer)"));
+        return checks;
+    }
+
+    private static DoctorCheck CheckToken(string dataDir)
+    {
+        var source = TokenSource.Find(dataDir, Environment.GetEnvironmentVariable);
+        string? token = null;
+        if (source is not null)
+        {
+            try
+            {
+                token = File.ReadAllText(source.Path).Trim();
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                return new DoctorCheck("tunnel token", DoctorCheck.Fail, $"{source.Description}: {ex.Message}", "run doctor as the service user, or fix the file's owner");
+            }
+        }
+        else if (Environment.GetEnvironmentVariable("TUNNEL_TOKEN") is { Length: > 0 } value)
+        {
+            token = value.Trim();
+        }
+
+        if (string.IsNullOrEmpty(token))
+        {
+            return new DoctorCheck("tunnel token", DoctorCheck.Fail, "no token: no systemd credential, no tunnel-token file, no TUNNEL_TOKEN", "mcp-tunnel setup init, or copy the token from the Console into tunnel-token (mode 0600)");
+        }
+
+        try
+        {
+            using var document = JsonDocument.Parse(Convert.FromBase64String(token));
+            if (!document.RootElement.TryGetProperty("t", out _))
+            {
+                throw new FormatException();
+            }
+        }
+        catch (Exception ex) when (ex is FormatException or JsonException)
+        {
+            return new DoctorCheck("tunnel token", DoctorCheck.Fail, $"present ({source?.Description ?? "TUNNEL_TOKEN"}) but not a connector token (base64 JSON); it may be truncated", "copy the whole value again (it starts with eyJ)");
+        }
+
+        // The value itself is never printed.
+        return new DoctorCheck("tunnel token", DoctorCheck.Pass, $"present and well-formed ({source?.Description ?? "TUNNEL_TOKEN"})");
+    }
+
+    private static async Task<DoctorCheck> CheckCloudflaredAsync(GatewayConfig config, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var binary = config.Appliance.Cloudflared.Binary;
+        if (!config.Appliance.Cloudflared.Enabled)
+        {
+            return new DoctorCheck("cloudflared", DoctorCheck.Skip, "appliance.cloudflared.enabled is false (runs elsewhere)");
+        }
+
+        if (!File.Exists(binary))
+        {
+            return new DoctorCheck("cloudflared", DoctorCheck.Fail, $"{binary} not found", "install the package's cloudflared, or set appliance.cloudflared.binary");
+        }
+
+        try
+        {
+            using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            cts.CancelAfter(timeout);
+            var result = await CliWrap.Cli.Wrap(binary).WithArguments(["--version"]).WithValidation(CommandResultValidation.None)
+                .WithEnvironmentVariables(e => e.Set("TUNNEL_TOKEN", null)).ExecuteBufferedAsync(cts.Token).ConfigureAwait(false);
+            var version = new TokenRedactor().Redact((result.StandardOutput + result.StandardError).Split('\n')[0].Trim());
+            return result.ExitCode == 0
+                ? new DoctorCheck("cloudflared", DoctorCheck.Pass, $"{binary}: {version}")
+                : new DoctorCheck("cloudflared", DoctorCheck.Fail, $"{binary} --version exited {result.ExitCode}: {version}", "reinstall the package");
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or System.ComponentModel.Win32Exception or InvalidOperationException)
+        {
+            return new DoctorCheck("cloudflared", DoctorCheck.Fail, $"{binary} --version: {ex.Message}", "check that it is executable and built for this machine");
+        }
+    }
+
+    private static async Task<DoctorCheck> CheckLoopbackProbeAsync(GatewayConfig config, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var gateway = new Uri(ProbeCommand.GatewayUri(config.ListenAddr));
+        var caFile = Path.Combine(Path.GetDirectoryName(config.Tls.CertFile) ?? ".", "ca.crt");
+        var host = config.TunnelDomain.Length > 0 ? $"doctor.{config.TunnelDomain}" : config.Routes.Keys.FirstOrDefault() ?? "localhost";
+        X509Certificate2Collection? cas = null;
+        if (File.Exists(caFile))
+        {
+            cas = [];
+            cas.ImportFromPemFile(caFile);
+        }
+
+        try
+        {
+            await using var connection = await EdgeClient.ConnectAsync(new EdgeConnectOptions
+            {
+                Gateway = gateway,
+                TrustedCas = cas,
+                SkipVerification = cas is null,
+                ConnectTimeout = timeout,
+            }, host, cancellationToken).ConfigureAwait(false);
+            return new DoctorCheck("gateway probe", DoctorCheck.Pass,
+                $"WebSocket {connection.WebSocketConnect.TotalMilliseconds:0} ms, inner {connection.Stream.SslProtocol} {connection.TlsHandshake.TotalMilliseconds:0} ms{(cas is null ? " (certificate not verified: no ca.crt)" : ", certificate verified against ca.crt")}");
+        }
+        catch (Exception ex) when (ex is System.Net.WebSockets.WebSocketException or HttpRequestException or IOException or System.Security.Authentication.AuthenticationException or OperationCanceledException)
+        {
+            return new DoctorCheck("gateway probe", DoctorCheck.Fail, $"{gateway}: {ex.Message}",
+                ex is System.Security.Authentication.AuthenticationException ? "tls.crt does not chain to ca.crt or does not cover the tunnel domain: mcp-tunnel cert inspect" : "is the service running? systemctl status mcp-tunnel");
+        }
+    }
+
+    private static async Task<List<DoctorCheck>> CheckRouteAsync(string name, UpstreamTarget upstream, GatewayConfig config, Arguments args, CancellationToken cancellationToken)
+    {
+        var label = $"route {name}";
+        var checks = new List<DoctorCheck>();
+        IPAddress[] addresses;
+        try
+        {
+            addresses = IPAddress.TryParse(upstream.Host, out var literal)
+                ? [literal]
+                : await Dns.GetHostAddressesAsync(upstream.Host, AddressFamily.InterNetwork, cancellationToken).ConfigureAwait(false);
+        }
+        catch (SocketException ex)
+        {
+            checks.Add(new DoctorCheck($"{label} dns", DoctorCheck.Fail, $"{upstream.Host}: {ex.Message}", "check the name, or the host's resolver"));
+            return checks;
+        }
+
+        if (addresses.Length == 0)
+        {
+            checks.Add(new DoctorCheck($"{label} dns", DoctorCheck.Fail, $"{upstream.Host} has no IPv4 address", "upstreams are dialled over IPv4 only"));
+            return checks;
+        }
+
+        checks.Add(new DoctorCheck($"{label} dns", DoctorCheck.Pass, $"{upstream.Host} -> {string.Join(", ", addresses.Select(a => a.ToString()))}"));
+        var policy = new UpstreamIpPolicy(config.Upstream);
+        var rejected = addresses.FirstOrDefault(a => !policy.IsAllowed(a));
+        if (rejected is not null)
+        {
+            checks.Add(new DoctorCheck($"{label} ip policy", DoctorCheck.Fail, $"IP validation failed: {rejected} is not a private address (allowed: {policy.Description})", $"add the narrowest CIDR (e.g. {rejected}/32) to upstream.allowed_ips"));
+            return checks;
+        }
+
+        checks.Add(new DoctorCheck($"{label} ip policy", DoctorCheck.Pass, $"allowed by {string.Join(", ", addresses.Select(a => policy.MatchingRule(a)).Distinct())}"));
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(args.Timeout);
+        var started = Stopwatch.GetTimestamp();
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            await socket.ConnectAsync(new IPEndPoint(addresses[0], upstream.Port), timeout.Token).ConfigureAwait(false);
+            checks.Add(new DoctorCheck($"{label} tcp", DoctorCheck.Pass, $"{addresses[0]}:{upstream.Port} in {Stopwatch.GetElapsedTime(started).TotalMilliseconds:0} ms"));
+        }
+        catch (Exception ex) when (ex is SocketException or OperationCanceledException)
+        {
+            checks.Add(new DoctorCheck($"{label} tcp", DoctorCheck.Fail, $"dial tcp {addresses[0]}:{upstream.Port}: {(ex is OperationCanceledException ? "timed out (unreachable)" : ex.Message)}", "is the MCP server running and listening on that address?"));
+            return checks;
+        }
+
+        using var handler = new SocketsHttpHandler
+        {
+            UseProxy = false,
+            ConnectCallback = async (context, ct) =>
+            {
+                var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                await s.ConnectAsync(new IPEndPoint(addresses[0], upstream.Port), ct).ConfigureAwait(false);
+                return new NetworkStream(s, ownsSocket: true);
+            },
+        };
+        if (upstream.IsHttps)
+        {
+            var anchors = new X509Certificate2Collection();
+            if (config.Upstream.CaFile is not null)
+            {
+                anchors.ImportFromPemFile(config.Upstream.CaFile);
+            }
+
+            handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
+                (config.Upstream.IncludeSystemCas && errors == SslPolicyErrors.None) || (anchors.Count > 0 && !errors.HasFlag(SslPolicyErrors.RemoteCertificateNameMismatch) && Chains(certificate, anchors));
+        }
+
+        using var http = new HttpClient(handler) { Timeout = args.Timeout };
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"{upstream.DestinationPrefix}{args.McpPath}")
+        {
+            Content = new StringContent("""{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"mcp-tunnel-doctor","version":"1"}}}""", Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Accept.ParseAdd("application/json");
+        request.Headers.Accept.ParseAdd("text/event-stream");
+        try
+        {
+            using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+            var status = (int)response.StatusCode;
+            checks.Add(response.IsSuccessStatusCode
+                ? new DoctorCheck($"{label} mcp", DoctorCheck.Pass, $"initialize on {args.McpPath}: HTTP {status}{(upstream.IsHttps ? ", TLS verified" : "")}")
+                : status == 401
+                    ? new DoctorCheck($"{label} mcp", DoctorCheck.Pass, $"initialize on {args.McpPath}: HTTP 401 (the server wants OAuth; Claude authenticates end to end)")
+                    : new DoctorCheck($"{label} mcp", DoctorCheck.Fail, $"initialize on {args.McpPath}: HTTP {status}", status == 404 ? "wrong path? pass --path (FastMCP serves /mcp)" : "see the MCP server's log"));
+        }
+        catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException or IOException)
+        {
+            checks.Add(new DoctorCheck($"{label} mcp", DoctorCheck.Fail, $"initialize: {ex.Message}", upstream.IsHttps ? "TLS to the upstream failed: check upstream.tls.ca_file / include_system_cas" : "see the MCP server's log"));
+        }
+
+        return checks;
+    }
+
+    private static bool Chains(X509Certificate? certificate, X509Certificate2Collection anchors)
+    {
+        if (certificate is not X509Certificate2 leaf)
+        {
+            return false;
+        }
+
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.AddRange(anchors);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        return chain.Build(leaf);
+    }
+
+    private static async Task<DoctorCheck> CheckOutboundAsync(string name, string target, string fix, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var colon = target.LastIndexOf(':');
+        if (colon <= 0 || !int.TryParse(target.AsSpan(colon + 1), out var port))
+        {
+            return new DoctorCheck(name, DoctorCheck.Fail, $"\"{target}\" is not host:port", "pass host:port");
+        }
+
+        var host = target[..colon].Trim('[', ']');
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        cts.CancelAfter(timeout);
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            using var client = new TcpClient();
+            await client.ConnectAsync(host, port, cts.Token).ConfigureAwait(false);
+            return new DoctorCheck(name, DoctorCheck.Pass, $"{target} reachable in {Stopwatch.GetElapsedTime(started).TotalMilliseconds:0} ms (TCP)");
+        }
+        catch (Exception ex) when (ex is SocketException or OperationCanceledException)
+        {
+            return new DoctorCheck(name, DoctorCheck.Fail, $"{target} unreachable: {(ex is OperationCanceledException ? $"no answer within {timeout.TotalSeconds:0.#}s" : ex.Message)}", fix);
+        }
+    }
+
+    private static void Print(List<DoctorCheck> checks, bool json, TextWriter output)
+    {
+        if (json)
+        {
+            using var stream = new MemoryStream();
+            using (var writer = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+            {
+                writer.WriteStartArray();
+                foreach (var check in checks)
+                {
+                    writer.WriteStartObject();
+                    writer.WriteString("check", check.Name);
+                    writer.WriteString("result", check.Result);
+                    writer.WriteString("detail", check.Detail);
+                    if (check.Fix is not null && check.Result == DoctorCheck.Fail)
+                    {
+                        writer.WriteString("fix", check.Fix);
+                    }
+
+                    writer.WriteEndObject();
+                }
+
+                writer.WriteEndArray();
+            }
+
+            output.WriteLine(Encoding.UTF8.GetString(stream.ToArray()));
+            return;
+        }
+
+        foreach (var check in checks)
+        {
+            output.WriteLine($"{(check.Result == DoctorCheck.Fail ? "FAIL" : check.Result)}  {check.Name,-24} {check.Detail}");
+            if (check.Result == DoctorCheck.Fail && check.Fix is not null)
+            {
+                output.WriteLine($"      fix: {check.Fix}");
+            }
+        }
+
+        var failed = checks.Count(c => c.Result == DoctorCheck.Fail);
+        output.WriteLine(failed == 0 ? "doctor: everything checked is fine" : $"doctor: {failed} problem(s) found");
+    }
+
+    private static string Octal(UnixFileMode mode) => Convert.ToString((int)mode, 8).PadLeft(4, '0');
+}
