@@ -42,7 +42,17 @@ public sealed class GatewayMetrics
 
     internal void IpRejected() => Interlocked.Increment(ref _ipRejections);
 
-    internal void TlsHandshakeFailed() => Interlocked.Increment(ref _tlsHandshakeFailures);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long[]> _tlsFailuresByReason = new();
+
+    internal void TlsHandshakeFailed(string reason)
+    {
+        Interlocked.Increment(ref _tlsHandshakeFailures);
+        Interlocked.Increment(ref _tlsFailuresByReason.GetOrAdd(reason, static _ => new long[1])[0]);
+    }
+
+    /// <summary>Failed handshakes by reason: unknown_ca, bad_certificate, expired, plaintext, protocol, timeout, closed, other.</summary>
+    public IEnumerable<(string Reason, long Count)> TlsHandshakeFailuresByReason =>
+        _tlsFailuresByReason.Select(p => (p.Key, Interlocked.Read(ref p.Value[0])));
 
     internal void UpstreamError() => Interlocked.Increment(ref _upstreamErrors);
 

@@ -100,6 +100,7 @@ internal sealed class InnerRequestHandler : IDisposable
             return;
         }
 
+        var capture = McpRequestPeek.Attach(request);
         var error = await _forwarder.SendAsync(context, route.Upstream.DestinationPrefix, _invoker, _requestConfig, ForwardedHeadersTransformer.Instance).ConfigureAwait(false);
         try
         {
@@ -108,9 +109,11 @@ internal sealed class InnerRequestHandler : IDisposable
         finally
         {
             var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
+            var (rpcMethod, tool) = McpRequestPeek.Read(capture);
             _metrics.RequestFinished(route.Name, request.Method, context.Response.StatusCode, elapsed);
             GatewayLog.RequestFinished(_logger, route.Name, request.Method, request.Path.Value ?? "/", context.Response.StatusCode,
-                (long)elapsed.TotalMilliseconds, SessionHash(request.Headers["Mcp-Session-Id"].ToString()));
+                (long)elapsed.TotalMilliseconds, capture?.BytesRead ?? request.ContentLength ?? -1, context.Response.ContentLength ?? -1, rpcMethod ?? "-", tool ?? "-",
+                route.Upstream.ToString(), SessionHash(request.Headers["Mcp-Session-Id"].ToString()));
         }
     }
 

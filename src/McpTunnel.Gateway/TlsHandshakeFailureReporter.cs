@@ -45,7 +45,7 @@ internal sealed class TlsHandshakeFailureReporter(GatewayMetrics metrics) : ILog
     /// <summary>Records one failed handshake with the reason operators will read.</summary>
     public void ReportFailure(string reason)
     {
-        metrics.TlsHandshakeFailed();
+        metrics.TlsHandshakeFailed(Category(reason));
         GatewayLog.TlsHandshakeFailed(_target, reason);
     }
 
@@ -81,6 +81,19 @@ internal sealed class TlsHandshakeFailureReporter(GatewayMetrics metrics) : ILog
     {
         public static readonly TlsEstablished Instance = new();
     }
+
+    /// <summary>A short label for the metric, from the reason text.</summary>
+    internal static string Category(string reason) => reason switch
+    {
+        _ when reason.Contains("unknown certificate authority", StringComparison.Ordinal) => "unknown_ca",
+        _ when reason.Contains("bad certificate", StringComparison.Ordinal) => "bad_certificate",
+        _ when reason.Contains("expired certificate", StringComparison.Ordinal) => "expired",
+        _ when reason.Contains("plaintext", StringComparison.Ordinal) => "plaintext",
+        _ when reason.Contains("TLS version", StringComparison.Ordinal) || reason.Contains("cipher", StringComparison.Ordinal) => "protocol",
+        _ when reason.Contains("timed out", StringComparison.Ordinal) => "timeout",
+        _ when reason.Contains("closed", StringComparison.OrdinalIgnoreCase) || reason.Contains("reset", StringComparison.OrdinalIgnoreCase) => "closed",
+        _ => "other",
+    };
 
     /// <summary>
     /// The innermost message, with OpenSSL's alert names translated into the words Go prints, which the

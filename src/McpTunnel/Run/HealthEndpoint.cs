@@ -112,7 +112,12 @@ public sealed class HealthEndpoint(Func<GatewayServer?> gateway, CloudflaredSupe
             Metric("mcp_tunnel_no_route_total", "counter", "Requests answered 502 No route configured for host.", m.NoRoute);
             Metric("mcp_tunnel_upstream_errors_total", "counter", "Requests that failed towards the upstream (502/504).", m.UpstreamErrors);
             Metric("mcp_tunnel_ip_rejections_total", "counter", "Upstream addresses refused by upstream.allowed_ips.", m.IpRejections);
-            Metric("mcp_tunnel_tls_handshake_failures_total", "counter", "Failed inner TLS handshakes.", m.TlsHandshakeFailures);
+            text.Append("# HELP mcp_tunnel_tls_handshake_failures_total Failed inner TLS handshakes by reason.\n# TYPE mcp_tunnel_tls_handshake_failures_total counter\n");
+            foreach (var (reason, count) in m.TlsHandshakeFailuresByReason.OrderBy(r => r.Reason, StringComparer.Ordinal))
+            {
+                text.Append(CultureInfo.InvariantCulture, $"mcp_tunnel_tls_handshake_failures_total{{reason=\"{reason}\"}} {count}\n");
+            }
+
             Metric("mcp_tunnel_websockets_active", "gauge", "Open WebSockets from cloudflared (one inner connection each).", m.ActiveWebSockets);
             Metric("mcp_tunnel_websockets_total", "counter", "WebSockets accepted since start.", m.WebSocketsTotal);
             Metric("mcp_tunnel_certificate_expiry_timestamp_seconds", "gauge", "When the served certificate expires (Unix time).", server.Certificates.Current.NotAfter.ToUnixTimeSeconds());

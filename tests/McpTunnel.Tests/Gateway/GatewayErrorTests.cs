@@ -167,6 +167,7 @@ public sealed class GatewayErrorTests : IAsyncLifetime
 
         var line = await _gateway.Logs.WaitForAsync("tls handshake failed");
         Assert.Contains("plaintext inside the WebSocket", line.Message, StringComparison.Ordinal);
+        Assert.Equal([("plaintext", 1L)], _gateway.Server.Metrics.TlsHandshakeFailuresByReason);
         Assert.Equal(0, _gateway.Server.Metrics.Requests);
     }
 

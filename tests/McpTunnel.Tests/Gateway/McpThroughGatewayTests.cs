@@ -52,6 +52,8 @@ public sealed class McpThroughGatewayTests : IAsyncLifetime
         var result = await client.CallToolAsync("hello", new Dictionary<string, object?> { ["name"] = "tunnel" });
         Assert.Equal("Hello, tunnel!", Assert.IsType<TextContentBlock>(Assert.Single(result.Content)).Text);
         Assert.Contains("request started method=POST host=echo.abcd1234.tunnel.test path=/mcp", _gateway.Logs.Messages);
+        Assert.Contains(_gateway.Logs.Messages, m => m.StartsWith("request finished route=echo method=POST path=/mcp status=200", StringComparison.Ordinal)
+            && m.Contains("rpc=tools/call tool=hello", StringComparison.Ordinal) && !m.Contains("tunnel!", StringComparison.Ordinal));
     }
 
     [Fact]

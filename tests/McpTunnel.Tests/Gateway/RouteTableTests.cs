@@ -42,3 +42,15 @@ public sealed class RouteTableTests
         Assert.False(table.TryResolve("echo.abcd.tunnel.example", out _));
     }
 }
+
+public sealed class McpRequestPeekTests
+{
+    [Theory]
+    [InlineData("""{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search","arguments":{"name":"not-this","q":[1,{"name":"nor-this"}]}}}""", "tools/call", "search")]
+    [InlineData("""{"params":{"arguments":{"x":1},"name":"fetch"},"method":"tools/call","id":2}""", "tools/call", "fetch")]
+    [InlineData("""{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"name":"ignored"}}""", "initialize", null)]
+    [InlineData("""[{"method":"tools/list"}]""", null, null)]
+    [InlineData("""not json""", null, null)]
+    public void The_method_and_tool_name_are_read_without_the_payload(string json, string? method, string? tool) =>
+        Assert.Equal((method, tool), McpTunnel.Gateway.McpRequestPeek.Parse(System.Text.Encoding.UTF8.GetBytes(json)));
+}
