@@ -67,7 +67,14 @@ public sealed class CloudflaredSupervisor : IDisposable
 
     public event Action<ConnectorState>? StateChanged;
 
-    /// <summary>Restarts cloudflared gracefully (after a token rotation); the gateway is not touched.</summary>
+    /// <summary>The token file changed (a rotation): restart cloudflared gracefully with the new value.</summary>
+    public void RestartForNewToken()
+    {
+        ConnectorLog.TokenChanged(_logger);
+        RequestRestart();
+    }
+
+    /// <summary>Restarts cloudflared gracefully; the gateway is not touched.</summary>
     public void RequestRestart()
     {
         lock (_sync)

@@ -56,12 +56,7 @@ internal static class Cli
     {
         var config = ConfigOption();
         var domain = TunnelDomainOption();
-        var format = new Option<string>("--log-format")
-        {
-            Description = "Log line format: text (logfmt; journald-aware) or json",
-            DefaultValueFactory = _ => "text",
-        };
-        format.AcceptOnlyFromAmong("text", "json");
+        var format = LogFormatOption();
         var command = new Command("gateway", "Run the gateway alone (the role of the mcp-proxy container): WebSocket in, inner TLS, routing, forwarding")
         {
             config, domain, format,
@@ -70,16 +65,22 @@ internal static class Cli
         return command;
     }
 
-    private static Command RunVerb()
+    private static Option<string> LogFormatOption()
     {
-        var config = ConfigOption();
-        var domain = TunnelDomainOption();
         var format = new Option<string>("--log-format")
         {
             Description = "Log line format: text (logfmt; journald-aware) or json",
             DefaultValueFactory = _ => "text",
         };
         format.AcceptOnlyFromAmong("text", "json");
+        return format;
+    }
+
+    private static Command RunVerb()
+    {
+        var config = ConfigOption();
+        var domain = TunnelDomainOption();
+        var format = LogFormatOption();
         var noConnector = new Option<bool>("--no-connector") { Description = "Run the gateway and health listener without the cloudflared child (cloudflared runs elsewhere)" };
         var command = new Command("run", "What the service runs: the gateway, the supervised cloudflared, health and metrics, systemd notification")
         {

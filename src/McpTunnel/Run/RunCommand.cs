@@ -43,7 +43,7 @@ internal static class RunCommand
         string? tokenPath = null;
         if (config.Appliance.Cloudflared.Enabled && !noConnector)
         {
-            var prepared = PrepareConnector(config, logger);
+            var prepared = PrepareConnector(config, logger, provider.CreateLogger("McpTunnel.Connector"));
             if (prepared is null)
             {
                 return ExitCodes.Failure;
@@ -84,7 +84,7 @@ internal static class RunCommand
             }
 
             var connectorTask = connector?.RunAsync(stopping.Token) ?? Task.CompletedTask;
-            using var tokenWatch = tokenPath is null ? null : WatchToken(tokenPath, connector!, provider.CreateLogger("McpTunnel.Connector"));
+            using var tokenWatch = tokenPath is null ? null : WatchToken(tokenPath, connector!);
             using var watchdog = StartWatchdog(notifier, server, connectorTask);
             using var reload = PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
             {
@@ -117,7 +117,7 @@ internal static class RunCommand
         return ExitCodes.Ok;
     }
 
-    private static (CloudflaredSupervisor Supervisor, string TokenPath)? PrepareConnector(GatewayConfig config, ILogger logger)
+    private static (CloudflaredSupervisor Supervisor, string TokenPath)? PrepareConnector(GatewayConfig config, ILogger logger, ILogger connectorLogger)
     {
         var settings = config.Appliance.Cloudflared;
         if (!File.Exists(settings.Binary))
@@ -157,13 +157,11 @@ internal static class RunCommand
             Protocol = settings.Protocol,
             EdgeIpVersion = settings.EdgeIpVersion,
         };
-        return (new CloudflaredSupervisor(options, LoggerFor(logger)), token.Path);
+        return (new CloudflaredSupervisor(options, connectorLogger), token.Path);
     }
 
-    private static ILogger LoggerFor(ILogger fallback) => fallback;
-
     /// <summary>Restarts cloudflared gracefully when the token file's content changes (rotation).</summary>
-    private static ITimer WatchToken(string path, CloudflaredSupervisor connector, ILogger logger)
+    private static ITimer WatchToken(string path, CloudflaredSupervisor connector)
     {
         var last = Hash(path);
         return TimeProvider.System.CreateTimer(_ =>
@@ -172,8 +170,7 @@ internal static class RunCommand
             if (current is not null && last is not null && !current.AsSpan().SequenceEqual(last))
             {
                 last = current;
-                ConnectorLogBridge.TokenChanged(logger);
-                connector.RequestRestart();
+                connector.RestartForNewToken();
             }
             else if (last is null)
             {
@@ -261,11 +258,4 @@ internal static partial class RunLog
 
     [LoggerMessage(3005, LogLevel.Error, "reload rejected; the current configuration stays in force")]
     public static partial void ReloadRejected(ILogger logger);
-}
-
-/// <summary>Log lines of the run command about the connector.</summary>
-internal static partial class ConnectorLogBridge
-{
-    [LoggerMessage(2100, LogLevel.Information, "tunnel token changed; restarting cloudflared gracefully (the gateway stays up)")]
-    public static partial void TokenChanged(ILogger logger);
 }
