@@ -184,15 +184,17 @@ public sealed class CloudflaredSupervisor : IDisposable
         var wasReady = false;
         using var pollStop = new CancellationTokenSource();
         var poller = PollReadyAsync(() => wasReady = true, pollStop.Token);
-        var command = Cli.Wrap(_options.Binary)
-            .WithArguments(CloudflaredArguments.Build(_options))
+        // Through setpriv the child gets SIGKILL from the kernel if we die without cleaning up (see ChildLauncher).
+        var tied = ChildLauncher.Available;
+        var command = Cli.Wrap(tied ? ChildLauncher.SetPriv : _options.Binary)
+            .WithArguments(tied ? ["--pdeathsig", "KILL", "--", _options.Binary, .. CloudflaredArguments.Build(_options)] : CloudflaredArguments.Build(_options))
             .WithValidation(CommandResultValidation.None)
             .WithStandardOutputPipe(PipeTarget.ToDelegate(OnStdout, Encoding.UTF8))
             .WithStandardErrorPipe(PipeTarget.ToDelegate(OnStderr, Encoding.UTF8));
         int code;
         try
         {
-            var result = await command.ExecuteAsync(
+            var execution = await ChildLauncher.Run(() => command.ExecuteAsync(
                 startInfo =>
                 {
                     foreach (var name in startInfo.Environment.Keys.Where(CloudflaredArguments.IsScrubbed).ToList())
@@ -216,7 +218,8 @@ public sealed class CloudflaredSupervisor : IDisposable
                     };
                 },
                 forceful.Token,
-                graceful.Token).ConfigureAwait(false);
+                graceful.Token)).ConfigureAwait(false);
+            var result = await execution.ConfigureAwait(false);
             code = result.ExitCode;
         }
         catch (OperationCanceledException)

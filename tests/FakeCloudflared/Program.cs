@@ -131,6 +131,12 @@ if (mode == "exit1")
     return 1;
 }
 
+if (mode == "exit0")
+{
+    // What cloudflared does after a flag it does not accept: usage (with the token) on stdout, exit 0.
+    return UsageExit();
+}
+
 if (mode == "print-token")
 {
     Log("info", $"Settings: map[token:{token} url:{values.GetValueOrDefault("--url")}]");

@@ -151,6 +151,23 @@ public sealed class CloudflaredSupervisorTests : IDisposable
     }
 
     [Fact]
+    public async Task An_exit_0_nobody_asked_for_is_a_configuration_problem_and_its_usage_text_is_redacted()
+    {
+        var token = NewToken();
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        Environment.SetEnvironmentVariable("TUNNEL_TOKEN", null);
+        var (supervisor, run, stop) = await StartAsync(Options("exit0", token), time);
+        await WaitUntil(() => supervisor.State == ConnectorState.ConfigurationError, "the configuration error");
+        Assert.Equal(0, supervisor.LastExitCode);
+        Assert.Contains(_logs.Lines, l => l.Level == LogLevel.Error && l.Message.Contains("exited 0 without being asked to stop", StringComparison.Ordinal));
+        Assert.Contains(_logs.Messages, m => m.StartsWith("cloudflared: Incorrect Usage", StringComparison.Ordinal));
+        Assert.DoesNotContain(_logs.Messages, m => m.Contains(token, StringComparison.Ordinal));
+        await stop.CancelAsync();
+        await run.WaitAsync(TimeSpan.FromSeconds(20));
+        supervisor.Dispose();
+    }
+
+    [Fact]
     public async Task A_crashing_cloudflared_is_restarted_with_growing_backoff()
     {
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);

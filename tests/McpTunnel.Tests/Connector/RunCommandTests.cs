@@ -258,6 +258,24 @@ public sealed partial class RunCommandTests : IAsyncLifetime
         Assert.DoesNotContain(rotated, Output, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Killing_mcp_tunnel_outright_takes_cloudflared_with_it()
+    {
+        await WaitReadyAsync();
+        var child = JsonNode.Parse(File.ReadAllText(_directory.File("record.json")))!["pid"]!.GetValue<int>();
+        Assert.True(Directory.Exists($"/proc/{child}"));
+
+        // SIGKILL: none of our code runs; the kernel's parent-death signal must end the child.
+        Assert.Equal(0, Signals.Kill(_process.Id, 9));
+        await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (Directory.Exists($"/proc/{child}") && !File.ReadAllText($"/proc/{child}/stat").Contains(" Z ", StringComparison.Ordinal))
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"cloudflared stand-in {child} outlived a killed mcp-tunnel");
+            await Task.Delay(50);
+        }
+    }
+
     public async Task DisposeAsync()
     {
         if (!_process.HasExited)
