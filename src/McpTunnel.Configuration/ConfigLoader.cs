@@ -579,7 +579,7 @@ public static class ConfigLoader
             var known = new[]
             {
                 "upstream_connect_timeout", "tls_handshake_timeout", "cert_poll_interval", "websocket_keepalive",
-                "upstream_idle_timeout", "max_request_headers_bytes", "websocket_paths", "health_addr", "data_dir", "cloudflared",
+                "upstream_idle_timeout", "request_headers_timeout", "max_request_headers_bytes", "websocket_paths", "health_addr", "data_dir", "cloudflared",
             };
             var a = Fields(map, "appliance.", known, strict: true);
             result = result with
@@ -589,6 +589,7 @@ public static class ConfigLoader
                 CertPollInterval = ReadDuration(a, "cert_poll_interval", "appliance.cert_poll_interval", result.CertPollInterval, allowZero: false),
                 WebSocketKeepAlive = ReadDuration(a, "websocket_keepalive", "appliance.websocket_keepalive", result.WebSocketKeepAlive, allowZero: true),
                 UpstreamIdleTimeout = ReadDuration(a, "upstream_idle_timeout", "appliance.upstream_idle_timeout", result.UpstreamIdleTimeout, allowZero: true),
+                RequestHeadersTimeout = ReadDuration(a, "request_headers_timeout", "appliance.request_headers_timeout", result.RequestHeadersTimeout, allowZero: false),
             };
 
             if (Scalar(a, "max_request_headers_bytes", "appliance.max_request_headers_bytes") is { } headerText)

@@ -67,6 +67,9 @@ public sealed record ApplianceConfig
     /// </summary>
     public TimeSpan UpstreamIdleTimeout { get; init; } = TimeSpan.Zero;
 
+    /// <summary>How long a request's header block may take to arrive, on either layer (slowloris defence).</summary>
+    public TimeSpan RequestHeadersTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Largest inner request header block, in bytes.</summary>
     public int MaxRequestHeadersBytes { get; init; } = 64 * 1024;
 

@@ -172,7 +172,7 @@ public sealed class GatewayServer : IAsyncDisposable
         limits.MinResponseDataRate = null;
         limits.MaxRequestHeadersTotalSize = config.Appliance.MaxRequestHeadersBytes;
         // Slowloris on either layer: a header block must arrive within this time.
-        limits.RequestHeadersTimeout = TimeSpan.FromSeconds(30);
+        limits.RequestHeadersTimeout = config.Appliance.RequestHeadersTimeout;
         limits.KeepAliveTimeout = TimeSpan.FromMinutes(5);
         limits.Http2.MaxStreamsPerConnection = 256;
 

@@ -96,6 +96,7 @@ internal sealed class InnerRequestHandler : IDisposable
             context.Response.StatusCode = StatusCodes.Status502BadGateway;
             context.Response.ContentType = "text/plain; charset=utf-8";
             context.Response.Headers.XContentTypeOptions = "nosniff";
+            context.Response.ContentLength = NoRouteBody.Length;
             await context.Response.Body.WriteAsync(NoRouteBody, context.RequestAborted).ConfigureAwait(false);
             return;
         }
