@@ -41,6 +41,7 @@ public sealed class CloudflaredSupervisor : IDisposable
     private readonly Lock _sync = new();
     private CancellationTokenSource? _restart;
     private volatile bool _printedUsage;
+    private volatile bool _setprivRefused;
     private int _restarts;
     private int? _lastExitCode;
     private int? _pid;
@@ -185,7 +186,7 @@ public sealed class CloudflaredSupervisor : IDisposable
         using var pollStop = new CancellationTokenSource();
         var poller = PollReadyAsync(() => wasReady = true, pollStop.Token);
         // Through setpriv the child gets SIGKILL from the kernel if we die without cleaning up (see ChildLauncher).
-        var tied = ChildLauncher.Available;
+        var tied = ChildLauncher.Available && !_setprivRefused;
         var command = Cli.Wrap(tied ? ChildLauncher.SetPriv : _options.Binary)
             .WithArguments(tied ? ["--pdeathsig", "KILL", "--", _options.Binary, .. CloudflaredArguments.Build(_options)] : CloudflaredArguments.Build(_options))
             .WithValidation(CommandResultValidation.None)
@@ -302,6 +303,13 @@ public sealed class CloudflaredSupervisor : IDisposable
 
     private void OnStderr(string line)
     {
+        if (line.StartsWith("setpriv: ", StringComparison.Ordinal))
+        {
+            // A sandbox that forbids prctl(PR_SET_PDEATHSIG): start cloudflared directly from now on (under
+            // systemd the unit's control group still guarantees no orphan).
+            _setprivRefused = true;
+        }
+
         line = _redactor.Redact(line);
         if (line.StartsWith('{'))
         {

@@ -70,8 +70,11 @@ public sealed partial class RunCommandTests : IAsyncLifetime
         _notify = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
         _notify.Bind(new UnixDomainSocketEndPoint(socketPath));
 
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var arg in new[] { MainAssembly(), "run", "--config", _config })
+        // The published Native AOT binary when the test command built it (CI), else the managed build.
+        var aot = Path.Combine(RepoRoot(), "artifacts", "bin", "mcp-tunnel");
+        var useAot = File.Exists(aot) && Environment.GetEnvironmentVariable("MCP_TUNNEL_TEST_MANAGED") is null;
+        var start = new ProcessStartInfo(useAot ? aot : "dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (var arg in useAot ? ["run", "--config", _config] : new[] { MainAssembly(), "run", "--config", _config })
         {
             start.ArgumentList.Add(arg);
         }
