@@ -1,0 +1,281 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Http;
+using System.Net.Security;
+using System.Net.WebSockets;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+using McpTunnel.Operations;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+
+// mcp-tunnel-bench upstream PORT
+//   A minimal fast upstream: POST /mcp answers a ~1 KB JSON-RPC result; GET /large?mb=N streams N MB.
+// mcp-tunnel-bench load MODE TARGET --host H [--ca FILE] [--connections N] [--seconds S] [--large-mb M] [--pid PID]
+//   MODE: direct (http://TARGET), nginx (https://TARGET), tunnel (ws://TARGET + inner TLS).
+//   Prints one line of key=value results; --pid samples that process's CPU time from /proc.
+// mcp-tunnel-bench handshakes MODE TARGET --host H --ca FILE --seconds S --pid PID
+//   New TLS connection per iteration (tunnel: new WebSocket + inner TLS); reports handshakes per CPU-second of PID.
+// mcp-tunnel-bench sessions TARGET --host H --ca FILE --count N --pid PID
+//   Opens N idle tunnel sessions (WebSocket + inner TLS + one request) and reports the RSS of PID before and after.
+var mode = args.ElementAtOrDefault(0) ?? "";
+string Option(string name, string fallback) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault() ?? fallback;
+
+switch (mode)
+{
+    case "upstream":
+        await RunUpstream(int.Parse(args[1], CultureInfo.InvariantCulture));
+        return 0;
+    case "load":
+        return await Load(args[1], args[2]);
+    case "handshakes":
+        return await Handshakes(args[1], args[2]);
+    case "sessions":
+        return await Sessions(args[1]);
+    default:
+        Console.Error.WriteLine("usage: mcp-tunnel-bench upstream PORT | load MODE TARGET ... | handshakes MODE TARGET ... | sessions TARGET ...");
+        return 2;
+}
+
+static async Task RunUpstream(int port)
+{
+    var builder = WebApplication.CreateSlimBuilder();
+    builder.Logging.ClearProviders();
+    builder.WebHost.ConfigureKestrel(k =>
+    {
+        k.Listen(IPAddress.Loopback, port);
+        k.AddServerHeader = false;
+    });
+    var app = builder.Build();
+    var result = Encoding.UTF8.GetBytes("{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"" + new string('x', 900) + "\"}]}}");
+    var chunk = new byte[64 * 1024];
+    Array.Fill(chunk, (byte)'y');
+    app.Run(async context =>
+    {
+        if (context.Request.Method == "POST")
+        {
+            await context.Request.Body.CopyToAsync(Stream.Null);
+            context.Response.ContentType = "application/json";
+            context.Response.ContentLength = result.Length;
+            await context.Response.Body.WriteAsync(result);
+            return;
+        }
+
+        var megabytes = int.Parse(context.Request.Query["mb"].FirstOrDefault() ?? "4", CultureInfo.InvariantCulture);
+        context.Response.ContentType = "application/octet-stream";
+        context.Response.ContentLength = (long)megabytes * 1024 * 1024;
+        for (var sent = 0L; sent < context.Response.ContentLength; sent += chunk.Length)
+        {
+            await context.Response.Body.WriteAsync(chunk);
+        }
+    });
+    await app.RunAsync();
+}
+
+HttpClient Client(string clientMode, string target, X509Certificate2Collection? cas, int connections)
+{
+    HttpMessageHandler handler = clientMode switch
+    {
+        "tunnel" => EdgeClient.CreateHandler(new EdgeConnectOptions { Gateway = new Uri($"ws://{target}/"), TrustedCas = cas }),
+        _ => new SocketsHttpHandler
+        {
+            UseProxy = false,
+            MaxConnectionsPerServer = connections,
+            SslOptions = new SslClientAuthenticationOptions
+            {
+                RemoteCertificateValidationCallback = (_, c, _, e) => CertificateVerifier.Verify(c as X509Certificate2, e, cas) is null,
+            },
+            ConnectCallback = async (context, ct) =>
+            {
+                var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { NoDelay = true };
+                await socket.ConnectAsync(IPEndPoint.Parse(target), ct);
+                return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
+            },
+        },
+    };
+    if (handler is SocketsHttpHandler sockets)
+    {
+        sockets.MaxConnectionsPerServer = connections;
+    }
+
+    return new HttpClient(handler) { Timeout = TimeSpan.FromMinutes(2) };
+}
+
+X509Certificate2Collection? Cas()
+{
+    var file = Option("--ca", "");
+    if (file.Length == 0)
+    {
+        return null;
+    }
+
+    var cas = new X509Certificate2Collection();
+    cas.ImportFromPemFile(file);
+    return cas;
+}
+
+async Task<int> Load(string loadMode, string target)
+{
+    var host = Option("--host", "echo.bench.tunnel.test");
+    var connections = int.Parse(Option("--connections", "16"), CultureInfo.InvariantCulture);
+    var seconds = double.Parse(Option("--seconds", "10"), CultureInfo.InvariantCulture);
+    var largeMb = int.Parse(Option("--large-mb", "0"), CultureInfo.InvariantCulture);
+    var pid = int.Parse(Option("--pid", "0"), CultureInfo.InvariantCulture);
+    using var http = Client(loadMode, target, Cas(), connections);
+    var scheme = loadMode == "direct" ? "http" : "https";
+    var body = Encoding.UTF8.GetBytes("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\",\"arguments\":{\"text\":\"" + new string('a', 900) + "\"}}}");
+
+    async Task<long> One()
+    {
+        if (largeMb > 0)
+        {
+            using var response = await http.GetAsync(new Uri($"{scheme}://{host}/large?mb={largeMb}"), HttpCompletionOption.ResponseHeadersRead);
+            response.EnsureSuccessStatusCode();
+            var stream = await response.Content.ReadAsStreamAsync();
+            var buffer = new byte[64 * 1024];
+            long total = 0;
+            int read;
+            while ((read = await stream.ReadAsync(buffer)) > 0)
+            {
+                total += read;
+            }
+
+            return total;
+        }
+
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"{scheme}://{host}/mcp") { Content = new ByteArrayContent(body) };
+        request.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+        using var reply = await http.SendAsync(request);
+        reply.EnsureSuccessStatusCode();
+        return (await reply.Content.ReadAsByteArrayAsync()).Length;
+    }
+
+    // Warm up every connection, then measure.
+    await Task.WhenAll(Enumerable.Range(0, connections).Select(_ => One()));
+    var cpuBefore = Cpu(pid);
+    var latencies = new List<double>[connections];
+    long bytes = 0;
+    var errors = 0;
+    var clock = Stopwatch.StartNew();
+    var deadline = TimeSpan.FromSeconds(seconds);
+    await Task.WhenAll(Enumerable.Range(0, connections).Select(async i =>
+    {
+        latencies[i] = [];
+        while (clock.Elapsed < deadline)
+        {
+            var started = Stopwatch.GetTimestamp();
+            try
+            {
+                Interlocked.Add(ref bytes, await One());
+                latencies[i].Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            }
+            catch (Exception)
+            {
+                Interlocked.Increment(ref errors);
+            }
+        }
+    }));
+    var elapsed = clock.Elapsed.TotalSeconds;
+    var cpu = Cpu(pid) - cpuBefore;
+    var all = latencies.SelectMany(l => l).Order().ToArray();
+    double P(double q) => all.Length == 0 ? double.NaN : all[Math.Min(all.Length - 1, (int)(q * all.Length))];
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+        $"mode={loadMode} requests={all.Length} errors={errors} seconds={elapsed:0.00} rps={all.Length / elapsed:0} p50_ms={P(0.50):0.000} p90_ms={P(0.90):0.000} p99_ms={P(0.99):0.000} p999_ms={P(0.999):0.000} mb_per_s={bytes / elapsed / 1e6:0.0} cpu_s={cpu:0.000} cpu_s_per_10k={(all.Length == 0 ? 0 : cpu / all.Length * 10000):0.000}"));
+    return errors == 0 ? 0 : 1;
+}
+
+async Task<int> Handshakes(string handshakeMode, string target)
+{
+    var host = Option("--host", "echo.bench.tunnel.test");
+    var seconds = double.Parse(Option("--seconds", "5"), CultureInfo.InvariantCulture);
+    var pid = int.Parse(Option("--pid", "0"), CultureInfo.InvariantCulture);
+    var cas = Cas();
+    var cpuBefore = Cpu(pid);
+    var clock = Stopwatch.StartNew();
+    var count = 0;
+    await Task.WhenAll(Enumerable.Range(0, 4).Select(async _ =>
+    {
+        while (clock.Elapsed.TotalSeconds < seconds)
+        {
+            if (handshakeMode == "tunnel")
+            {
+                await using var connection = await EdgeClient.ConnectAsync(new EdgeConnectOptions { Gateway = new Uri($"ws://{target}/"), TrustedCas = cas, ApplicationProtocols = [SslApplicationProtocol.Http11] }, host, CancellationToken.None);
+            }
+            else
+            {
+                using var tcp = new System.Net.Sockets.TcpClient();
+                await tcp.ConnectAsync(IPEndPoint.Parse(target));
+                await using var tls = new SslStream(tcp.GetStream());
+                await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+                {
+                    TargetHost = host,
+                    AllowTlsResume = false,
+                    RemoteCertificateValidationCallback = (_, c, _, e) => CertificateVerifier.Verify(c as X509Certificate2, e, cas) is null,
+                });
+            }
+
+            Interlocked.Increment(ref count);
+        }
+    }));
+    var cpu = Cpu(pid) - cpuBefore;
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"mode={handshakeMode} handshakes={count} seconds={clock.Elapsed.TotalSeconds:0.00} server_cpu_s={cpu:0.000} handshakes_per_cpu_s={(cpu > 0 ? count / cpu : 0):0}"));
+    return 0;
+}
+
+async Task<int> Sessions(string target)
+{
+    var host = Option("--host", "echo.bench.tunnel.test");
+    var count = int.Parse(Option("--count", "1000"), CultureInfo.InvariantCulture);
+    var pid = int.Parse(Option("--pid", "0"), CultureInfo.InvariantCulture);
+    var cas = Cas();
+    GC.Collect();
+    await Task.Delay(1000);
+    var before = Rss(pid);
+    var sessions = new List<(HttpClient Client, HttpMessageHandler Handler)>();
+    for (var i = 0; i < count; i++)
+    {
+        var handler = EdgeClient.CreateHandler(new EdgeConnectOptions { Gateway = new Uri($"ws://{target}/"), TrustedCas = cas });
+        var client = new HttpClient(handler);
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"https://{host}/mcp") { Content = new StringContent("{}", Encoding.UTF8, "application/json") };
+        using var response = await client.SendAsync(request);
+        response.EnsureSuccessStatusCode();
+        sessions.Add((client, handler));
+    }
+
+    await Task.Delay(3000);
+    var after = Rss(pid);
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"sessions={count} rss_before_kb={before} rss_after_kb={after} kb_per_session={(after - before) / (double)count:0.0}"));
+    foreach (var (client, _) in sessions)
+    {
+        client.Dispose();
+    }
+
+    return 0;
+}
+
+static double Cpu(int pid)
+{
+    if (pid == 0)
+    {
+        return 0;
+    }
+
+    // /proc/PID/stat fields 14 and 15 (utime, stime) in clock ticks (100 Hz on Linux).
+    var stat = File.ReadAllText($"/proc/{pid}/stat");
+    var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+    return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
+}
+
+static long Rss(int pid)
+{
+    if (pid == 0)
+    {
+        return 0;
+    }
+
+    var line = File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+    return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
+}
