@@ -478,32 +478,8 @@ public sealed class HostileInputTests : IAsyncLifetime
     }
 
     /// <summary>A stream over a WebSocket that sends every byte as its own continuation fragment.</summary>
-    private sealed class OneByteFragments(WebSocket webSocket) : Stream
+    private sealed class OneByteFragments(WebSocket webSocket) : InterceptingStream(WebSocketStream.Create(webSocket, WebSocketMessageType.Binary))
     {
-        private readonly Stream _reader = WebSocketStream.Create(webSocket, WebSocketMessageType.Binary);
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => true;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-        public override void Flush() { }
-
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => _reader.ReadAsync(buffer, cancellationToken);
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
         public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
         {
             for (var i = 0; i < buffer.Length; i++)
