@@ -76,6 +76,12 @@ public static class ConfigLoader
                 Problems.Add(new ConfigProblem(source, ex.Start.Line, ex.Start.Column, "", $"YAML syntax error: {message}"));
                 return null;
             }
+            catch (Exception ex) when (ex is InvalidOperationException or ArgumentException or FormatException or OverflowException)
+            {
+                // YamlDotNet throws these for some malformed documents (found by FuzzTests): still a syntax error.
+                Problems.Add(new ConfigProblem(source, 0, 0, "", $"YAML syntax error: {ex.Message} (check indentation, quotes and brackets)"));
+                return null;
+            }
 
             if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is YamlScalarNode { Value: null or "" })
             {

@@ -49,25 +49,41 @@ internal static class McpRequestPeek
                     continue;
                 }
 
-                if (reader.ValueTextEquals("method"u8) && reader.Read() && reader.TokenType == JsonTokenType.String)
+                var isMethod = reader.ValueTextEquals("method"u8);
+                var isParams = reader.ValueTextEquals("params"u8);
+                if (!reader.Read())
+                {
+                    break;
+                }
+
+                if (isMethod && reader.TokenType == JsonTokenType.String)
                 {
                     method = Clip(reader.GetString());
                 }
-                else if (reader.ValueTextEquals("params"u8) && reader.Read() && reader.TokenType == JsonTokenType.StartObject)
+                else if (isParams && reader.TokenType == JsonTokenType.StartObject)
                 {
                     while (reader.Read() && reader.CurrentDepth >= 2)
                     {
-                        if (reader.TokenType == JsonTokenType.PropertyName && reader.CurrentDepth == 2 && reader.ValueTextEquals("name"u8) && reader.Read() && reader.TokenType == JsonTokenType.String)
+                        if (reader.TokenType == JsonTokenType.PropertyName && reader.CurrentDepth == 2)
                         {
-                            tool = Clip(reader.GetString());
-                        }
-                        else if (reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray)
-                        {
-                            reader.Skip();
+                            var isName = reader.ValueTextEquals("name"u8);
+                            if (!reader.Read())
+                            {
+                                break;
+                            }
+
+                            if (isName && reader.TokenType == JsonTokenType.String)
+                            {
+                                tool = Clip(reader.GetString());
+                            }
+                            else if (reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray)
+                            {
+                                reader.Skip();
+                            }
                         }
                     }
                 }
-                else if (reader.Read() && reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray)
+                else if (reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray)
                 {
                     reader.Skip();
                 }
@@ -75,8 +91,9 @@ internal static class McpRequestPeek
 
             return (method, method == "tools/call" ? tool : null);
         }
-        catch (JsonException)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
+            // Whatever the body is, the access log must never fail the request (found by FuzzTests).
             return (null, null);
         }
     }
