@@ -20,10 +20,3 @@ public sealed record ConfigLoadResult(GatewayConfig? Config, IReadOnlyList<Confi
 
     public bool Succeeded => Config is not null;
 }
-
-/// <summary>Thrown where a configuration must be valid to go on; the message lists every error.</summary>
-public sealed class ConfigException(IReadOnlyList<ConfigProblem> problems)
-    : Exception("invalid configuration:" + Environment.NewLine + string.Join(Environment.NewLine, problems.Select(p => "  " + p)))
-{
-    public IReadOnlyList<ConfigProblem> Problems { get; } = problems;
-}

@@ -1,5 +1,3 @@
-using System.Text;
-
 namespace McpTunnel.Credentials;
 
 /// <summary>
@@ -82,11 +80,6 @@ public sealed class DataDirectory
             throw new CredentialsException($"{Path} is in use by another mcp-tunnel setup or renewal ({ex.Message}); wait for it to finish", ex);
         }
     }
-
-    /// <summary>True when the directory holds none of the setup component's files.</summary>
-    public bool IsEmpty => !new[] { TunnelId, CaCertificate, CaKey, ServerCertificate, ServerKey, TunnelToken }.Any(Exists);
-
-    public static string Describe(byte[] bytes) => Encoding.UTF8.GetString(bytes);
 }
 
 /// <summary>A credentials operation failed; the message says what to check.</summary>

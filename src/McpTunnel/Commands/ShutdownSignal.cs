@@ -20,7 +20,6 @@ internal sealed class ShutdownSignal : IDisposable
                 if (!_stopping.IsCancellationRequested)
                 {
                     context.Cancel = true;
-                    Signal = context.Signal;
                     _stopping.Cancel();
                 }
             }));
@@ -28,8 +27,6 @@ internal sealed class ShutdownSignal : IDisposable
     }
 
     public CancellationToken Token => _stopping.Token;
-
-    public PosixSignal? Signal { get; private set; }
 
     /// <summary>Completes when a stop signal arrives.</summary>
     public Task WaitAsync() => Task.Delay(Timeout.Infinite, Token).ContinueWith(static _ => { }, TaskScheduler.Default);
