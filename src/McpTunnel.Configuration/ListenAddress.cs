@@ -16,6 +16,19 @@ public sealed record ListenAddress(string Host, int Port)
         Host.Equals("localhost", StringComparison.OrdinalIgnoreCase) ||
         (IPAddress.TryParse(Host, out var ip) && IPAddress.IsLoopback(ip));
 
+    /// <summary>
+    /// Where a process on this host connects to reach the listener: every-interface and <c>localhost</c>
+    /// listeners are bound to IPv4 loopback, so they are reached at 127.0.0.1; IPv6 hosts are bracketed.
+    /// </summary>
+    public string DialAuthority
+    {
+        get
+        {
+            var host = IsAnyInterface || Host.Equals("localhost", StringComparison.OrdinalIgnoreCase) ? "127.0.0.1" : Host;
+            return host.Contains(':', StringComparison.Ordinal) ? $"[{host}]:{Port}" : $"{host}:{Port}";
+        }
+    }
+
     public override string ToString() => Host.Contains(':', StringComparison.Ordinal) ? $"[{Host}]:{Port}" : $"{Host}:{Port}";
 
     public static bool TryParse(string text, out ListenAddress? address, out string? reason)

@@ -68,11 +68,7 @@ internal static class ProbeCommand
         return report.Ok ? ExitCodes.Ok : ExitCodes.Failure;
     }
 
-    internal static string GatewayUri(ListenAddress listen)
-    {
-        var host = listen.IsAnyInterface ? "127.0.0.1" : listen.Host.Contains(':', StringComparison.Ordinal) ? $"[{listen.Host}]" : listen.Host;
-        return $"ws://{host}:{listen.Port}/";
-    }
+    internal static string GatewayUri(ListenAddress listen) => $"ws://{listen.DialAuthority}/";
 
     private static string? HostFor(string? route, GatewayConfig? config)
     {

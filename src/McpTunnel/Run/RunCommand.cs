@@ -145,11 +145,10 @@ internal static class RunCommand
         // Our own (empty) cloudflared config, so no config.yml on the host can replace --url.
         var configFile = Path.Combine(runtime, "cloudflared.yml");
         AtomicFile.Write(configFile, "{}\n");
-        var host = config.ListenAddr.IsAnyInterface || config.ListenAddr.Host == "localhost" ? "127.0.0.1" : config.ListenAddr.Host;
         var options = new CloudflaredOptions
         {
             Binary = settings.Binary,
-            GatewayUrl = new Uri($"http://{(host.Contains(':', StringComparison.Ordinal) ? $"[{host}]" : host)}:{config.ListenAddr.Port}"),
+            GatewayUrl = new Uri($"http://{config.ListenAddr.DialAuthority}"),
             MetricsAddress = settings.MetricsAddr,
             ConfigFile = configFile,
             Token = token,
