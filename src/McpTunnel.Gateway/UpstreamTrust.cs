@@ -9,7 +9,7 @@ namespace McpTunnel.Gateway;
 /// the operating system's store only when <c>include_system_cas</c> is true, and nothing otherwise. The host
 /// name must always match.
 /// </summary>
-internal sealed class UpstreamTrust
+public sealed class UpstreamTrust
 {
     private readonly X509Certificate2Collection _anchors = [];
     private readonly bool _includeSystem;

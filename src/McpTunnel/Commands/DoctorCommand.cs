@@ -285,14 +285,19 @@ internal static class DoctorCommand
         };
         if (upstream.IsHttps)
         {
-            var anchors = new X509Certificate2Collection();
-            if (config.Upstream.CaFile is not null)
+            // The same trust the gateway applies (upstream.tls.ca_file, include_system_cas, host name).
+            UpstreamTrust trust;
+            try
             {
-                anchors.ImportFromPemFile(config.Upstream.CaFile);
+                trust = new UpstreamTrust(config.Upstream);
+            }
+            catch (CertificateLoadException ex)
+            {
+                checks.Add(new DoctorCheck($"{label} tls", DoctorCheck.Fail, ex.Message, "point upstream.tls.ca_file at a PEM bundle of CA certificates"));
+                return checks;
             }
 
-            handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
-                (config.Upstream.IncludeSystemCas && errors == SslPolicyErrors.None) || (anchors.Count > 0 && !errors.HasFlag(SslPolicyErrors.RemoteCertificateNameMismatch) && Chains(certificate, anchors));
+            handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, chain, errors) => trust.Validate(certificate, chain, errors);
         }
 
         using var http = new HttpClient(handler) { Timeout = args.Timeout };
@@ -318,20 +323,6 @@ internal static class DoctorCommand
         }
 
         return checks;
-    }
-
-    private static bool Chains(X509Certificate? certificate, X509Certificate2Collection anchors)
-    {
-        if (certificate is not X509Certificate2 leaf)
-        {
-            return false;
-        }
-
-        using var chain = new X509Chain();
-        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.AddRange(anchors);
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        return chain.Build(leaf);
     }
 
     private static async Task<DoctorCheck> CheckOutboundAsync(string name, string target, string fix, TimeSpan timeout, CancellationToken cancellationToken)
