@@ -59,10 +59,7 @@ internal sealed class InnerRequestHandler : IDisposable
             ActivityTimeout = idle == TimeSpan.Zero ? TimeSpan.FromDays(24) : idle,
         };
 
-        foreach (var route in _state.Routes.Routes)
-        {
-            GatewayLog.RouteConfigured(logger, route.Name, route.Upstream.ToString());
-        }
+        LogRoutes();
     }
 
     public RouteTable Routes => _state.Routes;
@@ -75,9 +72,14 @@ internal sealed class InnerRequestHandler : IDisposable
     public void Reload(GatewayConfig config)
     {
         _state = RoutingState.From(config);
+        LogRoutes();
+    }
+
+    private void LogRoutes()
+    {
         foreach (var route in _state.Routes.Routes)
         {
-            GatewayLog.RouteConfigured(_logger, route.Name, route.Upstream.ToString());
+            GatewayLog.RouteConfigured(_logger, route.Name, route.DestinationPrefix);
         }
     }
 
@@ -101,8 +103,10 @@ internal sealed class InnerRequestHandler : IDisposable
             return;
         }
 
-        var capture = McpRequestPeek.Attach(request);
-        var error = await _forwarder.SendAsync(context, route.Upstream.DestinationPrefix, _invoker, _requestConfig, ForwardedHeadersTransformer.Instance).ConfigureAwait(false);
+        // The peek only feeds the access line; without it nothing is copied.
+        var logging = _logger.IsEnabled(LogLevel.Information);
+        var capture = logging ? McpRequestPeek.Attach(request) : null;
+        var error = await _forwarder.SendAsync(context, route.DestinationPrefix, _invoker, _requestConfig, ForwardedHeadersTransformer.Instance).ConfigureAwait(false);
         try
         {
             HandleError(context, route, error);
@@ -110,11 +114,14 @@ internal sealed class InnerRequestHandler : IDisposable
         finally
         {
             var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
-            var (rpcMethod, tool) = McpRequestPeek.Read(capture);
             _metrics.RequestFinished(route.Name, request.Method, context.Response.StatusCode, elapsed);
-            GatewayLog.RequestFinished(_logger, route.Name, request.Method, request.Path.Value ?? "/", context.Response.StatusCode,
-                (long)elapsed.TotalMilliseconds, capture?.BytesRead ?? request.ContentLength ?? -1, context.Response.ContentLength ?? -1, rpcMethod ?? "-", tool ?? "-",
-                route.Upstream.ToString(), SessionHash(request.Headers["Mcp-Session-Id"].ToString()));
+            if (logging)
+            {
+                var (rpcMethod, tool) = McpRequestPeek.Read(capture);
+                GatewayLog.RequestFinished(_logger, route.Name, request.Method, request.Path.Value ?? "/", context.Response.StatusCode,
+                    (long)elapsed.TotalMilliseconds, capture?.BytesRead ?? request.ContentLength ?? -1, context.Response.ContentLength ?? -1, rpcMethod ?? "-", tool ?? "-",
+                    route.DestinationPrefix, SessionHash(request.Headers["Mcp-Session-Id"].ToString()));
+            }
         }
     }
 
@@ -146,7 +153,7 @@ internal sealed class InnerRequestHandler : IDisposable
         }
 
         _metrics.UpstreamError();
-        GatewayLog.UpstreamFailed(_logger, route.Name, route.Upstream.ToString(), status, dial?.Message ?? Describe(error, exception));
+        GatewayLog.UpstreamFailed(_logger, route.Name, route.DestinationPrefix, status, dial?.Message ?? Describe(error, exception));
     }
 
     private static string Describe(ForwarderError error, Exception? exception)
