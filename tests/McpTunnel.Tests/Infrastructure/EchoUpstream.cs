@@ -32,9 +32,7 @@ public sealed class EchoUpstream : IAsyncDisposable
 
     public static async Task<EchoUpstream> StartAsync()
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0));
+        var builder = LoopbackApp.CreateBuilder();
         var app = builder.Build();
         var upstream = new EchoUpstream(app);
         app.Run(async context =>
@@ -86,7 +84,7 @@ public sealed class EchoUpstream : IAsyncDisposable
             await context.Response.WriteAsync(JsonSerializer.Serialize(json));
         });
         await app.StartAsync();
-        upstream.Port = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First()).Port;
+        upstream.Port = LoopbackApp.Port(app);
         return upstream;
     }
 

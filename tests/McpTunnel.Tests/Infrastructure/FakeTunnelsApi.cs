@@ -71,14 +71,12 @@ public sealed class FakeTunnelsApi : IAsyncDisposable
 
     public static async Task<FakeTunnelsApi> StartAsync()
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0));
+        var builder = LoopbackApp.CreateBuilder();
         var app = builder.Build();
         var api = new FakeTunnelsApi(app);
         app.Run(api.HandleAsync);
         await app.StartAsync();
-        api.Url = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+        api.Url = new Uri($"http://127.0.0.1:{LoopbackApp.Port(app)}");
         return api;
     }
 

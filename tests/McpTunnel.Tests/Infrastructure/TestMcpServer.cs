@@ -50,9 +50,7 @@ public sealed class TestMcpServer : IAsyncDisposable
 
     public static async Task<TestMcpServer> StartAsync()
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0));
+        var builder = LoopbackApp.CreateBuilder();
         TestMcpServer? server = null;
         builder.Services
             .AddMcpServer(o => o.ServerInfo = new Implementation { Name = "test-mcp", Version = "1.0" })
@@ -107,7 +105,7 @@ public sealed class TestMcpServer : IAsyncDisposable
         app.MapMcp("/mcp");
         server = new TestMcpServer(app);
         await app.StartAsync();
-        server.Port = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First()).Port;
+        server.Port = LoopbackApp.Port(app);
         return server;
     }
 
