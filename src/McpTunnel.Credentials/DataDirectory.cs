@@ -43,9 +43,14 @@ public sealed class DataDirectory
 
     public void WriteValue(string name, string value) => Write(name, value + "\n");
 
-    /// <summary>Creates the directory with mode 0700 if needed, and tightens an existing one.</summary>
+    /// <summary>
+    /// Creates the directory with mode 0700 if needed, and tightens an existing one. Refuses root writing into a
+    /// directory another user owns (the package's <c>mcp-tunnel</c>): the files would be root's, 0600, and the
+    /// service could not read them.
+    /// </summary>
     public void Ensure()
     {
+        RefuseForeignOwner(FileOwner.EffectiveUserId, FileOwner.Of(Path));
         if (!Directory.Exists(Path))
         {
             Directory.CreateDirectory(Path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
@@ -56,6 +61,17 @@ public sealed class DataDirectory
         }
 
         AtomicFile.CleanTemporaryFiles(Path);
+    }
+
+    internal void RefuseForeignOwner(uint caller, uint? owner)
+    {
+        if (caller == 0 && owner is { } uid && uid != 0)
+        {
+            var name = FileOwner.UserName(uid) ?? uid.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            throw new CredentialsException(
+                $"{Path} belongs to {name} (uid {uid}) but this command runs as root: the files it writes would be root's and " +
+                $"unreadable for the service. Run it as the directory's owner, e.g. `sudo -u {name} mcp-tunnel ...` with the same arguments");
+        }
     }
 
     /// <summary>

@@ -33,6 +33,7 @@ internal static class Cli
         root.Subcommands.Add(ConfigVerb());
         root.Subcommands.Add(SetupCommands.Build());
         root.Subcommands.Add(CertCommands.Build());
+        root.Subcommands.Add(TokenCommands.Build());
         root.Subcommands.Add(ProbeVerb());
         root.Subcommands.Add(DoctorVerb());
         root.Subcommands.Add(DemoVerb());
@@ -166,11 +167,18 @@ internal static class Cli
     private static Command DemoVerb()
     {
         var once = new Option<bool>("--once") { Description = "Exit after the probe instead of running until Ctrl-C" };
+        var upstreamOnly = new Option<string?>("--upstream-only")
+        {
+            Description = "Run only the sample MCP server (tool hello, endpoint /mcp) on this host:port until stopped: a known-good upstream for checking a real tunnel end to end",
+            HelpName = "ADDR",
+        };
         var command = new Command("demo", "See it work in a minute: throwaway certificates, a sample MCP server, the gateway and a probe, all on loopback")
         {
-            once,
+            once, upstreamOnly,
         };
-        command.SetAction((result, cancellationToken) => DemoCommand.RunAsync(result.GetValue(once), Console.Out, cancellationToken));
+        command.SetAction((result, cancellationToken) => result.GetValue(upstreamOnly) is { } address
+            ? DemoCommand.ServeUpstreamAsync(address, Console.Out, Console.Error)
+            : DemoCommand.RunAsync(result.GetValue(once), Console.Out, cancellationToken));
         return command;
     }
 

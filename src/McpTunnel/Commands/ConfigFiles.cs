@@ -27,4 +27,30 @@ internal static class ConfigFiles
 
         return result.Config;
     }
+
+    /// <summary>
+    /// <c>run</c>'s load: as <see cref="Load"/>, but a file with no <c>tunnel_domain</c> (and no flag) takes the
+    /// domain from <c>tunnel-domain</c> in the data directory, which setup init and cert init write. The packaged
+    /// config can then ship without a domain and nobody copies it by hand. Returns the domain it used.
+    /// </summary>
+    public static (GatewayConfig? Config, string? TunnelDomain) LoadForRun(string path, string? tunnelDomain, TextWriter error)
+    {
+        if (tunnelDomain is null && ConfigLoader.LoadFile(path, null, checkFiles: false) is { Succeeded: true, Config: { TunnelDomain.Length: 0 } bare })
+        {
+            var stored = Path.Combine(bare.Appliance.DataDir, McpTunnel.Credentials.DataDirectory.TunnelDomain);
+            try
+            {
+                if (File.Exists(stored) && File.ReadAllText(stored).Trim() is { Length: > 0 } domain)
+                {
+                    tunnelDomain = domain;
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                error.WriteLine($"warning: cannot read {stored} for the tunnel domain: {ex.Message}");
+            }
+        }
+
+        return (Load(path, tunnelDomain, error), tunnelDomain);
+    }
 }

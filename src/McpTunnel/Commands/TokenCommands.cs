@@ -1,0 +1,58 @@
+using System.CommandLine;
+using McpTunnel.Credentials;
+
+namespace McpTunnel.Commands;
+
+/// <summary>
+/// <c>mcp-tunnel token set</c>: the manual flow's way to store the token from the Console in the data directory,
+/// atomically and 0600, after checking that it is a connector token. The token is read from standard input so it
+/// never appears in argv or shell history.
+/// </summary>
+internal static class TokenCommands
+{
+    public static Command Build()
+    {
+        var token = new Command("token", "The tunnel token (manual flow): store the connector token from the Console");
+        var output = new Option<string>("--out")
+        {
+            Description = "Credential directory",
+            DefaultValueFactory = _ => DataDirectory.DefaultPath,
+            HelpName = "DIR",
+        };
+        var set = new Command("set", "Read the token from standard input, check it and write <DIR>/tunnel-token (mode 0600, atomic)")
+        {
+            output,
+        };
+        set.SetAction(result => Set(result.GetValue(output)!, Console.In, Console.Out, Console.Error));
+        token.Subcommands.Add(set);
+        return token;
+    }
+
+    internal static int Set(string outputPath, TextReader input, TextWriter output, TextWriter error)
+    {
+        var value = input.ReadToEnd().Trim();
+        if (TunnelToken.Problem(value) is { } problem)
+        {
+            error.WriteLine($"token: the input is not a cloudflared connector token: {problem}. Paste the token from the Console (it starts with eyJ) on standard input, e.g. `mcp-tunnel token set < token.txt`; nothing was written");
+            return ExitCodes.Usage;
+        }
+
+        var directory = new DataDirectory(outputPath);
+        try
+        {
+            directory.Ensure();
+            using var directoryLock = directory.Lock();
+            var previous = directory.ReadValue(DataDirectory.TunnelToken);
+            directory.WriteValue(DataDirectory.TunnelToken, value);
+            output.WriteLine(previous == value
+                ? $"token: {directory.File(DataDirectory.TunnelToken)} already holds this token; nothing changed"
+                : $"token: wrote {directory.File(DataDirectory.TunnelToken)} (mode 0600); start the service with `systemctl start mcp-tunnel` (a running service picks a changed token up within 10 s)");
+            return ExitCodes.Ok;
+        }
+        catch (Exception ex) when (ex is CredentialsException or IOException or UnauthorizedAccessException)
+        {
+            error.WriteLine($"token: {ex.Message}");
+            return ExitCodes.Failure;
+        }
+    }
+}

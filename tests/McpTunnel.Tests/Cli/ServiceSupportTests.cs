@@ -1,0 +1,104 @@
+using McpTunnel.Commands;
+using McpTunnel.Credentials;
+using McpTunnel.Tests.Connector;
+using McpTunnel.Tests.Infrastructure;
+
+namespace McpTunnel.Tests.Cli;
+
+/// <summary>What the packaged service relies on: token set, the root-writes guard and the stored tunnel domain.</summary>
+public sealed class ServiceSupportTests : IDisposable
+{
+    private readonly TempDirectory _directory = new();
+
+    [Theory]
+    [InlineData("", "it is empty")]
+    [InlineData("eyJh Yi", "whitespace")]
+    [InlineData("not base64 at all!", "whitespace")]
+    [InlineData("%%%%", "not base64")]
+    [InlineData("bm90IGpzb24=", "does not decode to JSON")]
+    [InlineData("WzEsMl0=", "JSON object")]
+    [InlineData("eyJhIjoieCIsInQiOiJ5In0=", "no \"s\" field")]
+    public void A_token_that_is_not_a_connector_token_is_named_as_such(string token, string problem)
+    {
+        Assert.Contains(problem, TunnelToken.Problem(token), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_connector_token_passes_in_either_base64_alphabet_and_without_padding()
+    {
+        var token = CloudflaredSupervisorTests.NewToken();
+        Assert.Null(TunnelToken.Problem(token));
+        Assert.Null(TunnelToken.Problem(token.TrimEnd('=').Replace('+', '-').Replace('/', '_')));
+    }
+
+    [Fact]
+    public void Token_set_writes_the_token_0600_and_says_so_when_it_is_unchanged()
+    {
+        var token = CloudflaredSupervisorTests.NewToken();
+        var output = new StringWriter();
+        var error = new StringWriter();
+        Assert.Equal(ExitCodes.Ok, TokenCommands.Set(_directory.Path, new StringReader("\n" + token + "\n\n"), output, error));
+        var file = _directory.File("tunnel-token");
+        Assert.Equal(token + "\n", File.ReadAllText(file));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(file));
+        Assert.Contains("wrote", output.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain(token, output.ToString(), StringComparison.Ordinal);
+
+        var again = new StringWriter();
+        Assert.Equal(ExitCodes.Ok, TokenCommands.Set(_directory.Path, new StringReader(token), again, error));
+        Assert.Contains("nothing changed", again.ToString(), StringComparison.Ordinal);
+        Assert.Empty(error.ToString());
+    }
+
+    [Fact]
+    public void Token_set_refuses_a_bad_paste_and_keeps_the_old_token()
+    {
+        var token = CloudflaredSupervisorTests.NewToken();
+        _directory.Write("tunnel-token", token + "\n");
+        var error = new StringWriter();
+        Assert.Equal(ExitCodes.Usage, TokenCommands.Set(_directory.Path, new StringReader("eyJhIjoi\nx"), new StringWriter(), error));
+        Assert.Contains("not a cloudflared connector token", error.ToString(), StringComparison.Ordinal);
+        Assert.Contains("nothing was written", error.ToString(), StringComparison.Ordinal);
+        Assert.Equal(token + "\n", File.ReadAllText(_directory.File("tunnel-token")));
+    }
+
+    [Fact]
+    public void Root_writing_into_the_service_users_directory_is_refused_with_the_command_to_use()
+    {
+        var directory = new DataDirectory(_directory.Path);
+        var refused = Assert.Throws<CredentialsException>(() => directory.RefuseForeignOwner(caller: 0, owner: 997));
+        Assert.Contains("runs as root", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("sudo -u", refused.Message, StringComparison.Ordinal);
+
+        // Root in root's own directory, and any user in any directory, go ahead (the OS decides the rest).
+        directory.RefuseForeignOwner(caller: 0, owner: 0);
+        directory.RefuseForeignOwner(caller: 1000, owner: 997);
+        directory.RefuseForeignOwner(caller: 0, owner: null);
+    }
+
+    [Fact]
+    public void The_owner_of_a_directory_is_read_from_the_file_system()
+    {
+        Assert.Equal(FileOwner.EffectiveUserId, FileOwner.Of(_directory.Path));
+        Assert.Null(FileOwner.Of(_directory.File("missing")));
+        Assert.Equal("root", FileOwner.UserName(0));
+    }
+
+    [Fact]
+    public void Run_takes_the_tunnel_domain_from_the_data_directory_when_the_file_and_flag_have_none()
+    {
+        new TestPki().WriteTo(_directory);
+        _directory.Write("tunnel-domain", "stored1234.tunnel.test\n");
+        var bare = _directory.Write("bare.yaml", $"listen_addr: \"127.0.0.1:0\"\ntls: {{ cert_file: tls.crt, key_file: tls.key }}\nroutes: {{ echo: \"http://10.0.0.1:80\" }}\nappliance: {{ data_dir: {_directory.Path} }}\n");
+        var (config, domain) = ConfigFiles.LoadForRun(bare, null, TextWriter.Null);
+        Assert.Equal("stored1234.tunnel.test", config!.TunnelDomain);
+        Assert.Equal("stored1234.tunnel.test", domain);
+
+        // The flag wins, then the file's own value.
+        Assert.Equal("flag.tunnel.test", ConfigFiles.LoadForRun(bare, "flag.tunnel.test", TextWriter.Null).Config!.TunnelDomain);
+        var explicitDomain = _directory.Write("explicit.yaml", File.ReadAllText(bare) + "tunnel_domain: file.tunnel.test\n");
+        Assert.Equal("file.tunnel.test", ConfigFiles.LoadForRun(explicitDomain, null, TextWriter.Null).Config!.TunnelDomain);
+    }
+
+    public void Dispose() => _directory.Dispose();
+}
