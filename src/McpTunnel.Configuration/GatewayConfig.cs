@@ -91,7 +91,7 @@ public sealed record CloudflaredConfig
     /// <summary>False runs the gateway without a child (cloudflared runs elsewhere); <c>--no-connector</c> does the same.</summary>
     public bool Enabled { get; init; } = true;
 
-    public string Binary { get; init; } = "/usr/lib/mcp-tunnel/cloudflared";
+    public string Binary { get; init; } = "/usr/libexec/mcp-tunnel/cloudflared";
 
     public string MetricsAddr { get; init; } = "127.0.0.1:20241";
 

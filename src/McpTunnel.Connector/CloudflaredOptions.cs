@@ -4,7 +4,7 @@ namespace McpTunnel.Connector;
 public sealed record CloudflaredOptions
 {
     /// <summary>The packaged binary.</summary>
-    public const string DefaultBinary = "/usr/lib/mcp-tunnel/cloudflared";
+    public const string DefaultBinary = "/usr/libexec/mcp-tunnel/cloudflared";
 
     public string Binary { get; init; } = DefaultBinary;
 
@@ -47,7 +47,7 @@ public sealed record CloudflaredOptions
 }
 
 /// <summary>Where the tunnel token comes from, in the order <c>run</c> looks for it.</summary>
-public sealed record TokenSource(string Path, string Description)
+public sealed record TokenSource(string Path, string Description, bool FromCredential = false)
 {
     /// <summary>
     /// <c>$CREDENTIALS_DIRECTORY/tunnel-token</c> under systemd (LoadCredential=), else the data directory's
@@ -57,7 +57,7 @@ public sealed record TokenSource(string Path, string Description)
     {
         if (environment("CREDENTIALS_DIRECTORY") is { Length: > 0 } credentials && File.Exists(System.IO.Path.Combine(credentials, "tunnel-token")))
         {
-            return new TokenSource(System.IO.Path.Combine(credentials, "tunnel-token"), "systemd credential tunnel-token");
+            return new TokenSource(System.IO.Path.Combine(credentials, "tunnel-token"), "systemd credential tunnel-token", FromCredential: true);
         }
 
         var file = System.IO.Path.Combine(dataDirectory, "tunnel-token");

@@ -33,7 +33,7 @@ public enum ConnectorState
 /// </summary>
 public sealed class CloudflaredSupervisor : IDisposable
 {
-    private readonly CloudflaredOptions _options;
+    private CloudflaredOptions _options;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly HttpClient _ready = new() { Timeout = TimeSpan.FromSeconds(2) };
@@ -69,8 +69,20 @@ public sealed class CloudflaredSupervisor : IDisposable
     public event Action<ConnectorState>? StateChanged;
 
     /// <summary>The token file changed (a rotation): restart cloudflared gracefully with the new value.</summary>
-    public void RestartForNewToken()
+    /// <param name="from">
+    /// Where the new token is, when it is not where the old one was (under systemd the credential is a copy made
+    /// at start; a rotation written by <c>setup init</c> lands in the data directory the credential was loaded from).
+    /// </param>
+    public void RestartForNewToken(TokenSource? from = null)
     {
+        if (from is not null)
+        {
+            lock (_sync)
+            {
+                _options = _options with { Token = from };
+            }
+        }
+
         ConnectorLog.TokenChanged(_logger);
         RequestRestart();
     }
@@ -158,27 +170,33 @@ public sealed class CloudflaredSupervisor : IDisposable
     private async Task<(int Code, bool WasReady)> RunOnceAsync(CancellationToken stopping, CancellationToken restart)
     {
         _printedUsage = false;
+        CloudflaredOptions options;
+        lock (_sync)
+        {
+            options = _options;
+        }
+
         string token;
         try
         {
-            token = (await File.ReadAllTextAsync(_options.Token.Path, CancellationToken.None).ConfigureAwait(false)).Trim();
+            token = (await File.ReadAllTextAsync(options.Token.Path, CancellationToken.None).ConfigureAwait(false)).Trim();
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            ConnectorLog.CannotStart(_logger, $"cannot read the tunnel token {_options.Token.Description}: {ex.Message}");
+            ConnectorLog.CannotStart(_logger, $"cannot read the tunnel token {options.Token.Description}: {ex.Message}");
             return (255, false);
         }
 
         _redactor.SetToken(token);
         Set(ConnectorState.Starting, "waiting for cloudflared to register edge connections");
-        ConnectorLog.Starting(_logger, _options.Binary, _options.GatewayUrl.ToString(), _options.MetricsAddress, _options.Token.Description);
+        ConnectorLog.Starting(_logger, options.Binary, options.GatewayUrl.ToString(), options.MetricsAddress, options.Token.Description);
 
         using var graceful = CancellationTokenSource.CreateLinkedTokenSource(stopping, restart);
         using var forceful = new CancellationTokenSource();
         using var onGraceful = graceful.Token.Register(() =>
         {
-            ConnectorLog.Stopping(_logger, Format(_options.GracePeriod));
-            forceful.CancelAfter(_options.KillAfter);
+            ConnectorLog.Stopping(_logger, Format(options.GracePeriod));
+            forceful.CancelAfter(options.KillAfter);
         });
 
         int? exitCode = null;
@@ -187,8 +205,8 @@ public sealed class CloudflaredSupervisor : IDisposable
         var poller = PollReadyAsync(() => wasReady = true, pollStop.Token);
         // Through setpriv the child gets SIGKILL from the kernel if we die without cleaning up (see ChildLauncher).
         var tied = ChildLauncher.Available && !_setprivRefused;
-        var command = Cli.Wrap(tied ? ChildLauncher.SetPriv : _options.Binary)
-            .WithArguments(tied ? ["--pdeathsig", "KILL", "--", _options.Binary, .. CloudflaredArguments.Build(_options)] : CloudflaredArguments.Build(_options))
+        var command = Cli.Wrap(tied ? ChildLauncher.SetPriv : options.Binary)
+            .WithArguments(tied ? ["--pdeathsig", "KILL", "--", options.Binary, .. CloudflaredArguments.Build(options)] : CloudflaredArguments.Build(options))
             .WithValidation(CommandResultValidation.None)
             .WithStandardOutputPipe(PipeTarget.ToDelegate(OnStdout, Encoding.UTF8))
             .WithStandardErrorPipe(PipeTarget.ToDelegate(OnStderr, Encoding.UTF8));
@@ -228,12 +246,12 @@ public sealed class CloudflaredSupervisor : IDisposable
             code = exitCode ?? -1;
             if (forceful.IsCancellationRequested)
             {
-                ConnectorLog.Killed(_logger, Format(_options.KillAfter));
+                ConnectorLog.Killed(_logger, Format(options.KillAfter));
             }
         }
         catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or InvalidOperationException)
         {
-            ConnectorLog.CannotStart(_logger, $"{_options.Binary}: {ex.Message}");
+            ConnectorLog.CannotStart(_logger, $"{options.Binary}: {ex.Message}");
             code = 1;
         }
         finally

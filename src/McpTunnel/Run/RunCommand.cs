@@ -26,7 +26,7 @@ internal static class RunCommand
     public static async Task<int> RunAsync(string? configPath, string? tunnelDomain, string logFormat, bool noConnector)
     {
         var path = configPath ?? ConfigFiles.DefaultPath;
-        var config = ConfigFiles.Load(path, tunnelDomain, Console.Error);
+        var (config, _) = ConfigFiles.LoadForRun(path, tunnelDomain, Console.Error);
         if (config is null)
         {
             return ExitCodes.Failure;
@@ -40,7 +40,7 @@ internal static class RunCommand
         notifier.Status("starting");
 
         CloudflaredSupervisor? connector = null;
-        string? tokenPath = null;
+        TokenSource? tokenWatched = null;
         if (config.Appliance.Cloudflared.Enabled && !noConnector)
         {
             var prepared = PrepareConnector(config, logger, provider.CreateLogger("McpTunnel.Connector"));
@@ -49,7 +49,7 @@ internal static class RunCommand
                 return ExitCodes.Failure;
             }
 
-            (connector, tokenPath) = prepared.Value;
+            (connector, tokenWatched) = prepared.Value;
         }
 
         GatewayServer? server = null;
@@ -84,7 +84,7 @@ internal static class RunCommand
             }
 
             var connectorTask = connector?.RunAsync(stopping.Token) ?? Task.CompletedTask;
-            using var tokenWatch = tokenPath is null ? null : WatchToken(tokenPath, connector!);
+            using var tokenWatch = tokenWatched is null ? null : WatchToken(tokenWatched, connector!);
             using var watchdog = StartWatchdog(notifier, server, connectorTask);
             using var reload = PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
             {
@@ -117,7 +117,7 @@ internal static class RunCommand
         return ExitCodes.Ok;
     }
 
-    private static (CloudflaredSupervisor Supervisor, string TokenPath)? PrepareConnector(GatewayConfig config, ILogger logger, ILogger connectorLogger)
+    private static (CloudflaredSupervisor Supervisor, TokenSource Watched)? PrepareConnector(GatewayConfig config, ILogger logger, ILogger connectorLogger)
     {
         var settings = config.Appliance.Cloudflared;
         if (!File.Exists(settings.Binary))
@@ -156,12 +156,17 @@ internal static class RunCommand
             Protocol = settings.Protocol,
             EdgeIpVersion = settings.EdgeIpVersion,
         };
-        return (new CloudflaredSupervisor(options, connectorLogger), token.Path);
+        // A systemd credential is a copy taken at start. setup init writes a rotated token to the data directory
+        // the credential was loaded from, so that file is the one to watch; a change is applied from there.
+        var dataToken = Path.Combine(config.Appliance.DataDir, DataDirectory.TunnelToken);
+        var watched = token.FromCredential && File.Exists(dataToken) ? new TokenSource(dataToken, dataToken) : token;
+        return (new CloudflaredSupervisor(options, connectorLogger), watched);
     }
 
     /// <summary>Restarts cloudflared gracefully when the token file's content changes (rotation).</summary>
-    private static ITimer WatchToken(string path, CloudflaredSupervisor connector)
+    private static ITimer WatchToken(TokenSource source, CloudflaredSupervisor connector)
     {
+        var path = source.Path;
         var last = Hash(path);
         return TimeProvider.System.CreateTimer(_ =>
         {
@@ -169,7 +174,7 @@ internal static class RunCommand
             if (current is not null && last is not null && !current.AsSpan().SequenceEqual(last))
             {
                 last = current;
-                connector.RestartForNewToken();
+                connector.RestartForNewToken(source);
             }
             else if (last is null)
             {
@@ -210,7 +215,8 @@ internal static class RunCommand
     private static void Reload(string path, string? tunnelDomain, GatewayServer server, SystemdNotifier notifier, ILogger logger)
     {
         notifier.Notify($"RELOADING=1\nMONOTONIC_USEC={System.Diagnostics.Stopwatch.GetTimestamp() / (System.Diagnostics.Stopwatch.Frequency / 1_000_000)}");
-        var result = ConfigLoader.LoadFile(path, tunnelDomain);
+        var (_, domain) = ConfigFiles.LoadForRun(path, tunnelDomain, TextWriter.Null);
+        var result = ConfigLoader.LoadFile(path, domain);
         if (!result.Succeeded)
         {
             foreach (var problem in result.Errors)
