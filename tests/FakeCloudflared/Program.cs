@@ -26,6 +26,13 @@ int UsageExit()
     return 0;
 }
 
+if (args is ["--version"] or ["-v"] or ["version"])
+{
+    // Unmistakable wherever a version is shown (packages built with it say so too).
+    Console.Out.WriteLine("cloudflared version 0.0.0-STANDIN (NOT cloudflared: the mcp-tunnel test stand-in from tests/FakeCloudflared; never ship it)");
+    return 0;
+}
+
 if (args.Length < 2 || args[0] != "tunnel")
 {
     return UsageExit();
@@ -150,13 +157,22 @@ builder.Logging.ClearProviders();
 var endpoint = IPEndPoint.Parse(metrics);
 builder.WebHost.ConfigureKestrel(k => k.Listen(endpoint));
 var app = builder.Build();
-app.MapGet("/ready", (HttpContext c) =>
+// Plain request handling (no minimal-API binding), so the stand-in publishes as Native AOT: the packaged unit's
+// MemoryDenyWriteExecute forbids a JIT.
+app.Run(c => c.Request.Path.Value switch
 {
-    c.Response.StatusCode = ready ? 200 : 503;
-    return new JsonObject { ["status"] = ready ? 200 : 503, ["readyConnections"] = ready ? 4 : 0, ["connectorId"] = "fake" }.ToJsonString();
+    "/ready" => Respond(c, ready ? 200 : 503, new JsonObject { ["status"] = ready ? 200 : 503, ["readyConnections"] = ready ? 4 : 0, ["connectorId"] = "fake" }.ToJsonString()),
+    "/healthcheck" => Respond(c, 200, "OK\n"),
+    "/metrics" => Respond(c, 200, "cloudflared_tunnel_ha_connections 1\ncloudflared_tunnel_total_requests 0\n"),
+    _ => Respond(c, 404, "404 page not found\n"),
 });
-app.MapGet("/healthcheck", () => "OK\n");
-app.MapGet("/metrics", () => $"cloudflared_tunnel_ha_connections 1\ncloudflared_tunnel_total_requests 0\n");
+
+static Task Respond(HttpContext context, int status, string body)
+{
+    context.Response.StatusCode = status;
+    return context.Response.WriteAsync(body);
+}
+
 try
 {
     await app.StartAsync();

@@ -29,6 +29,44 @@ internal static class DemoCommand
         }
     }
 
+    /// <summary><c>demo --upstream-only ADDR</c>: the sample MCP server alone, until SIGTERM/SIGINT.</summary>
+    public static async Task<int> ServeUpstreamAsync(string address, TextWriter output, TextWriter error)
+    {
+        if (!ListenAddress.TryParse(address, out var listen, out var problem) || listen is null || listen.Port == 0 || listen.Host.Length == 0)
+        {
+            error.WriteLine($"demo: --upstream-only \"{address}\" is not a host:port with a fixed port, e.g. 127.0.0.1:9000{(problem is null ? "" : $" ({problem})")}");
+            return ExitCodes.Usage;
+        }
+
+        if (!System.Net.IPAddress.TryParse(listen.Host, out var ip))
+        {
+            ip = listen.Host == "localhost" ? System.Net.IPAddress.Loopback : null;
+        }
+
+        if (ip is null)
+        {
+            error.WriteLine($"demo: --upstream-only needs an IP address to listen on, e.g. 127.0.0.1:9000, not \"{listen.Host}\"");
+            return ExitCodes.Usage;
+        }
+
+        using var signal = new ShutdownSignal();
+        using var log = LogSetup.Create("text", "info");
+        using var logs = LogSetup.Provider(log);
+        try
+        {
+            await using var upstream = await SampleMcpServer.StartAsync(logs, signal.Token, new System.Net.IPEndPoint(ip, listen.Port)).ConfigureAwait(false);
+            output.WriteLine($"demo: sample MCP server (tool hello) listening at {upstream.Address}mcp; stop with Ctrl-C");
+            await signal.WaitAsync().ConfigureAwait(false);
+        }
+        catch (IOException ex)
+        {
+            error.WriteLine($"demo: cannot listen on {address}: {ex.Message}");
+            return ExitCodes.Failure;
+        }
+
+        return ExitCodes.Ok;
+    }
+
     private static async Task<int> RunInAsync(string directory, bool once, TextWriter output, CancellationToken cancellationToken)
     {
         output.WriteLine("mcp-tunnel demo: the gateway's whole data path on loopback, no account or network needed.");

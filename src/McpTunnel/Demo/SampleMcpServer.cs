@@ -25,13 +25,13 @@ internal sealed class SampleMcpServer : IAsyncDisposable
 
     public Uri Address { get; private set; } = new("http://127.0.0.1/");
 
-    public static async Task<SampleMcpServer> StartAsync(ILoggerProvider logs, CancellationToken cancellationToken)
+    public static async Task<SampleMcpServer> StartAsync(ILoggerProvider logs, CancellationToken cancellationToken, IPEndPoint? endpoint = null)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = "mcp-tunnel-demo-server" });
         builder.Logging.ClearProviders();
         builder.Logging.AddProvider(logs);
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0));
+        builder.WebHost.ConfigureKestrel(k => k.Listen(endpoint ?? new IPEndPoint(IPAddress.Loopback, 0)));
         builder.Services
             .AddMcpServer(o => o.ServerInfo = new Implementation { Name = "mcp-tunnel-demo", Version = "1.0" })
             .WithHttpTransport(o => o.Stateless = false)
