@@ -29,20 +29,21 @@ internal static class ConfigFiles
     }
 
     /// <summary>
-    /// <c>run</c>'s load: as <see cref="Load"/>, but a file with no <c>tunnel_domain</c> (and no flag) takes the
-    /// domain from <c>tunnel-domain</c> in the data directory, which setup init and cert init write. The packaged
-    /// config can then ship without a domain and nobody copies it by hand. Returns the domain it used.
+    /// The tunnel domain the appliance's commands (run, config validate, probe, doctor) use: the flag, else the
+    /// file's <c>tunnel_domain</c>, else <c>tunnel-domain</c> in the data directory, which setup init and cert init
+    /// write. The packaged config can then ship without a domain and nobody copies it by hand. <c>gateway</c>, the
+    /// proxy's role, does not do this. Null means "whatever the file says".
     /// </summary>
-    public static (GatewayConfig? Config, string? TunnelDomain) LoadForRun(string path, string? tunnelDomain, TextWriter error)
+    public static string? EffectiveTunnelDomain(string? path, string? tunnelDomain, TextWriter error)
     {
-        if (tunnelDomain is null && ConfigLoader.LoadFile(path, null, checkFiles: false) is { Succeeded: true, Config: { TunnelDomain.Length: 0 } bare })
+        if (tunnelDomain is null && ConfigLoader.LoadFile(path ?? DefaultPath, null, checkFiles: false) is { Succeeded: true, Config: { TunnelDomain.Length: 0 } bare })
         {
             var stored = Path.Combine(bare.Appliance.DataDir, McpTunnel.Credentials.DataDirectory.TunnelDomain);
             try
             {
                 if (File.Exists(stored) && File.ReadAllText(stored).Trim() is { Length: > 0 } domain)
                 {
-                    tunnelDomain = domain;
+                    return domain;
                 }
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
@@ -51,6 +52,13 @@ internal static class ConfigFiles
             }
         }
 
-        return (Load(path, tunnelDomain, error), tunnelDomain);
+        return tunnelDomain;
+    }
+
+    /// <summary><see cref="Load"/> with <see cref="EffectiveTunnelDomain"/>; also returns the domain used.</summary>
+    public static (GatewayConfig? Config, string? TunnelDomain) LoadForAppliance(string? path, string? tunnelDomain, TextWriter error)
+    {
+        var domain = EffectiveTunnelDomain(path, tunnelDomain, error);
+        return (Load(path, domain, error), domain);
     }
 }

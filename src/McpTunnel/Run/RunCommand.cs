@@ -26,7 +26,7 @@ internal static class RunCommand
     public static async Task<int> RunAsync(string? configPath, string? tunnelDomain, string logFormat, bool noConnector)
     {
         var path = configPath ?? ConfigFiles.DefaultPath;
-        var (config, _) = ConfigFiles.LoadForRun(path, tunnelDomain, Console.Error);
+        var (config, _) = ConfigFiles.LoadForAppliance(path, tunnelDomain, Console.Error);
         if (config is null)
         {
             return ExitCodes.Failure;
@@ -215,8 +215,7 @@ internal static class RunCommand
     private static void Reload(string path, string? tunnelDomain, GatewayServer server, SystemdNotifier notifier, ILogger logger)
     {
         notifier.Notify($"RELOADING=1\nMONOTONIC_USEC={System.Diagnostics.Stopwatch.GetTimestamp() / (System.Diagnostics.Stopwatch.Frequency / 1_000_000)}");
-        var (_, domain) = ConfigFiles.LoadForRun(path, tunnelDomain, TextWriter.Null);
-        var result = ConfigLoader.LoadFile(path, domain);
+        var result = ConfigLoader.LoadFile(path, ConfigFiles.EffectiveTunnelDomain(path, tunnelDomain, TextWriter.Null));
         if (!result.Succeeded)
         {
             foreach (var problem in result.Errors)

@@ -90,14 +90,14 @@ public sealed class ServiceSupportTests : IDisposable
         new TestPki().WriteTo(_directory);
         _directory.Write("tunnel-domain", "stored1234.tunnel.test\n");
         var bare = _directory.Write("bare.yaml", $"listen_addr: \"127.0.0.1:0\"\ntls: {{ cert_file: tls.crt, key_file: tls.key }}\nroutes: {{ echo: \"http://10.0.0.1:80\" }}\nappliance: {{ data_dir: {_directory.Path} }}\n");
-        var (config, domain) = ConfigFiles.LoadForRun(bare, null, TextWriter.Null);
+        var (config, domain) = ConfigFiles.LoadForAppliance(bare, null, TextWriter.Null);
         Assert.Equal("stored1234.tunnel.test", config!.TunnelDomain);
         Assert.Equal("stored1234.tunnel.test", domain);
 
         // The flag wins, then the file's own value.
-        Assert.Equal("flag.tunnel.test", ConfigFiles.LoadForRun(bare, "flag.tunnel.test", TextWriter.Null).Config!.TunnelDomain);
+        Assert.Equal("flag.tunnel.test", ConfigFiles.LoadForAppliance(bare, "flag.tunnel.test", TextWriter.Null).Config!.TunnelDomain);
         var explicitDomain = _directory.Write("explicit.yaml", File.ReadAllText(bare) + "tunnel_domain: file.tunnel.test\n");
-        Assert.Equal("file.tunnel.test", ConfigFiles.LoadForRun(explicitDomain, null, TextWriter.Null).Config!.TunnelDomain);
+        Assert.Equal("file.tunnel.test", ConfigFiles.LoadForAppliance(explicitDomain, null, TextWriter.Null).Config!.TunnelDomain);
     }
 
     public void Dispose() => _directory.Dispose();
