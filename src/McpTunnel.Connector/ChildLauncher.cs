@@ -19,8 +19,13 @@ public static class ChildLauncher
 
     private static readonly BlockingCollection<Action> Work = StartThread();
 
-    /// <summary>True when children can be tied to our lifetime on this host.</summary>
-    public static bool Available => File.Exists(SetPriv);
+    /// <summary>
+    /// True when children should be tied to our lifetime through setpriv. Not under a systemd service
+    /// (<c>INVOCATION_ID</c> is set): there the unit's cgroup already ends every process with the service
+    /// (KillMode=mixed), and the hardened unit's empty capability bounding set makes setpriv itself fail
+    /// ("activate capabilities: Operation not permitted", seen in the package's system test).
+    /// </summary>
+    public static bool Available => File.Exists(SetPriv) && string.IsNullOrEmpty(Environment.GetEnvironmentVariable("INVOCATION_ID"));
 
     /// <summary>Runs <paramref name="start"/> (which must start the process synchronously) on the launcher thread.</summary>
     public static Task<T> Run<T>(Func<T> start)

@@ -80,6 +80,8 @@ public sealed partial class RunCommandTests : IAsyncLifetime
         }
 
         start.Environment["NOTIFY_SOCKET"] = socketPath;
+        // Not a systemd service even if the test runner is one (that would turn the setpriv tie off).
+        start.Environment.Remove("INVOCATION_ID");
         _process = Process.Start(start)!;
         _process.ErrorDataReceived += (_, e) => { lock (_output) { _output.AppendLine(e.Data); } };
         _process.OutputDataReceived += (_, e) => { lock (_output) { _output.AppendLine(e.Data); } };
