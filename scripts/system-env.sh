@@ -32,9 +32,10 @@ command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v dockerd >/dev/null || need+=(docker.io)
 command -v debootstrap >/dev/null || need+=(debootstrap)
 if [ ${#need[@]} -gt 0 ]; then
-  log "installing ${need[*]}"
-  apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
+  log "installing ${need[*]} (log: $CACHE/apt.log)"
+  mkdir -p "$CACHE"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"; } >"$CACHE/apt.log" 2>&1 \
+    || { tail -20 "$CACHE/apt.log" >&2; log "apt-get failed"; exit 1; }
 fi
 
 if ! docker info >/dev/null 2>&1; then

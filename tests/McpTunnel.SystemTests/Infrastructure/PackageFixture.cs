@@ -67,6 +67,18 @@ public sealed partial class PackageFixture : IAsyncLifetime
         }
 
         Assert.False(string.IsNullOrEmpty(Image), "no system-test image");
+
+        // Testcontainers' reaper image cannot be pulled here, and its client speaks Docker API 1.44 by default,
+        // newer than Debian 12's docker.io (20.10, API 1.41): ask the engine which version it speaks.
+        Environment.SetEnvironmentVariable("TESTCONTAINERS_RYUK_DISABLED", Environment.GetEnvironmentVariable("TESTCONTAINERS_RYUK_DISABLED") ?? "true");
+        if (Environment.GetEnvironmentVariable("DOCKER_API_VERSION") is null)
+        {
+            var api = await Shell.RunAsync("docker", ["version", "--format", "{{.Server.APIVersion}}"]);
+            if (api.ExitCode == 0 && System.Version.TryParse(api.Stdout.Trim(), out var version) && version < new System.Version(1, 44))
+            {
+                Environment.SetEnvironmentVariable("DOCKER_API_VERSION", api.Stdout.Trim());
+            }
+        }
     }
 
     public Task DisposeAsync()
