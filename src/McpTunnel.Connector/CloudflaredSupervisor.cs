@@ -130,14 +130,15 @@ public sealed class CloudflaredSupervisor : IDisposable
                 var reason = code == 255
                     ? "bad or unreadable tunnel token, or a usage error (check tunnel-token)"
                     : "it exited 0 without being asked to stop (a rejected command line or an unexpected exit)";
-                Set(ConnectorState.ConfigurationError, $"cloudflared configuration problem (exit {code}); retrying in {Format(delay)}");
+                // Log first: whoever sees the new state (health, systemd STATUS, tests) finds the reason logged.
                 ConnectorLog.ConfigurationProblem(_logger, code, reason, Format(delay));
+                Set(ConnectorState.ConfigurationError, $"cloudflared configuration problem (exit {code}); retrying in {Format(delay)}");
             }
             else
             {
                 delay = Backoff(failures);
-                Set(ConnectorState.Backoff, $"cloudflared exited with {code}; restarting in {Format(delay)}");
                 ConnectorLog.Exited(_logger, code, Format(delay));
+                Set(ConnectorState.Backoff, $"cloudflared exited with {code}; restarting in {Format(delay)}");
             }
 
             using var wake = CancellationTokenSource.CreateLinkedTokenSource(stopping);

@@ -74,7 +74,7 @@ public sealed partial class PackageFixture : IAsyncLifetime
         if (Environment.GetEnvironmentVariable("DOCKER_API_VERSION") is null)
         {
             var api = await Shell.RunAsync("docker", ["version", "--format", "{{.Server.APIVersion}}"]);
-            if (api.ExitCode == 0 && System.Version.TryParse(api.Stdout.Trim(), out var version) && version < new System.Version(1, 44))
+            if (api.ExitCode == 0 && System.Version.TryParse(api.Stdout.Trim(), out var engineApi) && engineApi < new System.Version(1, 44))
             {
                 Environment.SetEnvironmentVariable("DOCKER_API_VERSION", api.Stdout.Trim());
             }

@@ -42,7 +42,8 @@ public static class Provisioning
         await host.CopyTextAsync(token + "\n", "/root/token.txt");
         await host.CopyTextAsync(Config(), "/root/config.yaml");
         await host.ShAsync($"""
-            cd /
+            # From the administrator's home (0700), as people do.
+            cd /root
             sudo -u mcp-tunnel mcp-tunnel cert init --domain {Domain}
             sudo -u mcp-tunnel mcp-tunnel token set < /root/token.txt
             # Replace the content, keep the package's owner and mode.
