@@ -110,6 +110,24 @@ public sealed class DebLifecycleTests(PackageFixture packages)
         Assert.NotEqual(pid1, pid2);
         await host.WaitUntilAsync(h + "http_get 9090 /readyz | grep -q 'cloudflared: ok, connected'", Patience, "ready after restart");
 
+        // Renewal under its own (network-less) sandbox: a no-op while more than 30 days remain; forced through a
+        // drop-in, it writes a new pair that the running gateway loads by itself.
+        await host.ShAsync("systemctl start mcp-tunnel-renew");
+        Assert.Equal("Result=success\n", await host.ShAsync("systemctl show -p Result mcp-tunnel-renew"));
+        Assert.Contains("nothing to do", await host.ShAsync("journalctl -u mcp-tunnel-renew --no-pager -o cat"), StringComparison.Ordinal);
+        var oldCertificate = await host.ShAsync("sha256sum < /var/lib/mcp-tunnel/tls.crt");
+        await host.ShAsync("""
+            mkdir -p /etc/systemd/system/mcp-tunnel-renew.service.d
+            printf '[Service]\nExecStart=\nExecStart=/usr/bin/mcp-tunnel setup renew-cert --output=dir:/var/lib/mcp-tunnel --renew-before=0\n' > /etc/systemd/system/mcp-tunnel-renew.service.d/force.conf
+            systemctl daemon-reload
+            systemctl start mcp-tunnel-renew
+            rm -r /etc/systemd/system/mcp-tunnel-renew.service.d && systemctl daemon-reload
+            """);
+        Assert.NotEqual(oldCertificate, await host.ShAsync("sha256sum < /var/lib/mcp-tunnel/tls.crt"));
+        Assert.Equal("mcp-tunnel:mcp-tunnel 600\n", await host.ShAsync("stat -c '%U:%G %a' /var/lib/mcp-tunnel/tls.key"));
+        await host.WaitUntilAsync("journalctl -u mcp-tunnel --no-pager -o cat | grep -q 'certificate reloaded'", Patience, "the gateway loaded the renewed certificate");
+        Assert.Contains("tools/list", await host.ShAsync("mcp-tunnel probe --route hello"), StringComparison.Ordinal);
+
         // 9. A crash (SIGKILL, none of our code runs): systemd ends cloudflared with the cgroup and restarts the service.
         var childBefore = (await host.ShAsync(h + "child_pid")).Trim();
         await host.ShAsync($"kill -9 {pid2}");
