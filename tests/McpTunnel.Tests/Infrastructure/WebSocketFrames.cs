@@ -128,7 +128,7 @@ public sealed record ServerFrame(bool Fin, int Reserved, int Opcode, bool Masked
 /// 3. An unmasked frame: close 1002 (RFC 6455 5.1).
 /// 4. Continuation without an open message, a data frame inside an open message, a control frame that is
 ///    fragmented or longer than 125 bytes, or an unknown opcode: close 1002.
-/// 5. A close payload of one byte, an invalid code or a reason that is not UTF-8: close 1002; a valid close
+/// 5. A close payload of one byte (judged from the header, before the payload arrives), an invalid code or a reason that is not UTF-8: close 1002; a valid close
 ///    ends the stream (the reader sees EOF).
 /// 6. Text payloads must be UTF-8 across the message (close 1007); empty frames are not checked.
 /// </remarks>
@@ -250,6 +250,13 @@ public sealed class ServerFrameModel
                 default:
                     Violate($"unknown opcode {opcode}", 1002);
                     return;
+            }
+
+            if (opcode == 0x8 && length == 1)
+            {
+                // Judged from the header alone, before the payload is read.
+                Violate("one-byte close payload", 1002);
+                return;
             }
 
             var available = rest.Length - headerLength;
