@@ -83,12 +83,9 @@ public sealed class WebSocketFrameFuzzTests(Xunit.Abstractions.ITestOutputHelper
         }
 
         Assert.True(OpenDescriptors() <= fdsBefore + 16, $"{OpenDescriptors() - fdsBefore} descriptors more than before");
-        // Kestrel's heartbeat reports an inner connection whose processing was garbage-collected before it
-        // completed ("application never completed"); seen about once per few thousand sequences and recorded in
-        // docs/benchmarks.md as an open finding. Counted here; any other error fails the test.
-        var neverCompleted = gateway.Logs.Lines.Count(l => l.Level >= LogLevel.Error && l.Message.EndsWith("application never completed.", StringComparison.Ordinal));
-        output.WriteLine($"application never completed: {neverCompleted}");
-        var errors = gateway.Logs.Lines.Where(l => l.Level >= LogLevel.Error && !l.Message.EndsWith("application never completed.", StringComparison.Ordinal)).Select(l => $"{l.Category}: {l.Message} {l.Exception}").ToList();
+        // Regression: Kestrel's "application never completed" (an inner connection it never saw end, because
+        // TunnelConnection.DisposeAsync threw) came about once per 2,000 sequences before the fix.
+        var errors = gateway.Logs.Lines.Where(l => l.Level >= LogLevel.Error).Select(l => $"{l.Category}: {l.Message} {l.Exception}").ToList();
         Assert.True(errors.Count == 0, $"the gateway logged errors:\n{string.Join("\n", errors.Take(5))}");
 
         using var http = gateway.CreateClient();
@@ -143,7 +140,7 @@ public sealed class WebSocketFrameFuzzTests(Xunit.Abstractions.ITestOutputHelper
         private int _doubleCloses;
 
         /// <summary>Per clean outcome: sequences judged strictly, and how many of them got the server's close frame.</summary>
-        public string Summary => string.Join(", ", Enum.GetValues<ServerFrameModel.Outcome>().Select(o => $"{o}: {_closed[(int)o]}/{_judged[(int)o]} with a close frame")) + $"; two close frames (1002/1007 then 1000): {_doubleCloses}";
+        public string Summary => string.Join(", ", Enum.GetValues<ServerFrameModel.Outcome>().Select(o => $"{o}: {_closed[(int)o]}/{_judged[(int)o]} with a close frame")) + $"; two close frames (1000 and 1002/1007, either order): {_doubleCloses}";
 
         public async Task BlindAsync(Random random)
         {
@@ -196,13 +193,14 @@ public sealed class WebSocketFrameFuzzTests(Xunit.Abstractions.ITestOutputHelper
             string Context() => $"model: {model.Ending} ({model.Why}), sent {Convert.ToHexString(sent.AsSpan(0, Math.Min(sent.Length, 400)))}, answer {Convert.ToHexString(answer.AsSpan(0, Math.Min(answer.Length, 200)))}";
             var frames = ServerFrame.ParseAll(answer, out var trailing);
             Assert.True(trailing == 0, $"the server's output ends inside a frame; {Context()}");
-            if (frames.Count >= 2 && frames[^1].CloseCode == 1000 && frames[^2].CloseCode is 1002 or 1007)
+            var closes = frames.Where(f => f.Opcode == 0x8).ToList();
+            if (closes.Count == 2 && (closes[0].CloseCode, closes[1].CloseCode) is (1000, 1002 or 1007) or (1002 or 1007, 1000))
             {
                 // A known race in .NET's ManagedWebSocket, not a gateway decision: its protocol-error close and
                 // the gateway's own polite close (the inner connection ended at the same moment) both pass the
                 // "close not sent yet" check before either is sent. Counted, reported, and tolerated only here.
                 Interlocked.Increment(ref _doubleCloses);
-                frames.RemoveAt(frames.Count - 1);
+                frames.Remove(closes[0].CloseCode == 1000 ? closes[0] : closes[1]);
             }
 
             for (var i = 0; i < frames.Count; i++)
@@ -211,10 +209,12 @@ public sealed class WebSocketFrameFuzzTests(Xunit.Abstractions.ITestOutputHelper
                 Assert.True(frame.Fin && frame.Reserved == 0 && !frame.Masked, $"malformed server frame {i}; {Context()}");
                 Assert.True(frame.Opcode is 0x2 or 0x8 or 0xA, $"server opcode {frame.Opcode}; {Context()}");
                 Assert.True(frame.Opcode == 0x2 || frame.Payload.Length <= 125, $"long control frame; {Context()}");
-                Assert.True(frame.Opcode != 0x8 || i == frames.Count - 1, $"frames after the close frame; {Context()}");
+                // RFC 6455 5.5.1: no data frame after a close frame (a pong may still answer a ping).
+                Assert.True(frame.Opcode != 0x2 || !frames.Take(i).Any(f => f.Opcode == 0x8), $"a data frame after the close frame; {Context()}");
+                Assert.True(frame.Opcode != 0x8 || !frames.Take(i).Any(f => f.Opcode == 0x8), $"two close frames; {Context()}");
             }
 
-            var close = frames.LastOrDefault(f => f.Opcode == 0x8);
+            var close = frames.FirstOrDefault(f => f.Opcode == 0x8);
             Assert.True(close is null || close.CloseCode is int code && AllowedCloseCodes.Contains(code), $"close code {close?.CloseCode}; {Context()}");
 
             // Pongs answer the pings in order, each with the ping's payload; the stream may be cut short.
