@@ -55,7 +55,10 @@ YAML
 wait_port() { for _ in $(seq 1 500); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.02; done; echo "port $1 never opened" >&2; return 1; }
 
 "$LOAD" upstream $UP >"$W/upstream.log" 2>&1 & pids+=($!)
-"$BIN" run --config "$W/config.yaml" >"$W/run.log" 2>&1 & RUN=$!
+# Background jobs of a script start with SIGINT and SIGQUIT ignored, and nohup ignores SIGHUP; ignored signals
+# survive exec, and neither .NET's signal registration nor the supervisor undoes that, so without this reset
+# SIGHUP reloads nothing and cloudflared ignores its graceful-stop SIGINT. systemd starts services with defaults.
+env --default-signal=HUP,INT,QUIT "$BIN" run --config "$W/config.yaml" >"$W/run.log" 2>&1 & RUN=$!
 pids+=($RUN)
 wait_port $UP
 wait_port $GW
