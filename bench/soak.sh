@@ -63,6 +63,8 @@ pids+=($RUN)
 wait_port $UP
 wait_port $GW
 START=$(date +%s)
+# artifacts/bin is only built when missing: name the sources it was built from, not the HEAD at the end.
+BUILT=$(git log -1 --format=%h --before="$(stat -c %y "$BIN")" -- src)
 echo "soak: mcp-tunnel run pid $RUN, ${SOAK_SECONDS}s, results in $W"
 
 disturb() {
@@ -93,7 +95,7 @@ RUN_RC=0; wait $RUN || RUN_RC=$?
 
 count() { grep -c -- "$1" "$2" 2>/dev/null || true; }
 {
-  echo "# Soak $(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src || echo ' (with uncommitted changes)')"
+  echo "# Soak $(date -u +%Y-%m-%d), binary built $(stat -c %y "$BIN" | cut -c1-19) (latest src/ commit then: $BUILT), HEAD at the end $(git rev-parse --short HEAD)"
   echo
   echo "\`SOAK_SECONDS=$SOAK_SECONDS DISTURB_EVERY=$DISTURB_EVERY RSS_EVERY=$RSS_EVERY bash bench/soak.sh\`, AOT binary, $(nproc) cores."
   echo "Load generator exit code $LOAD_RC (0 = nothing lost, no errors); \`mcp-tunnel run\` alive at the end: $ALIVE;"
