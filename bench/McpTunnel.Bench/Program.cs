@@ -13,14 +13,19 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 
 // mcp-tunnel-bench upstream PORT
-//   A minimal fast upstream: POST /mcp answers a ~1 KB JSON-RPC result; GET /large?mb=N streams N MB.
+//   A minimal fast upstream: POST /mcp answers a ~1 KB JSON-RPC result; GET /large?mb=N streams N MB;
+//   GET /sse?events=N&ms=M writes N server-sent events M ms apart.
 // mcp-tunnel-bench load MODE TARGET --host H [--ca FILE] [--connections N] [--seconds S] [--large-mb M] [--pid PID]
 //   MODE: direct (http://TARGET), nginx (https://TARGET), tunnel (ws://TARGET + inner TLS).
 //   Prints one line of key=value results; --pid samples that process's CPU time from /proc.
 // mcp-tunnel-bench handshakes MODE TARGET --host H --ca FILE --seconds S --pid PID
 //   New TLS connection per iteration (tunnel: new WebSocket + inner TLS); reports handshakes per CPU-second of PID.
-// mcp-tunnel-bench sessions TARGET --host H --ca FILE --count N --pid PID
-//   Opens N idle tunnel sessions (WebSocket + inner TLS + one request) and reports the RSS of PID before and after.
+// mcp-tunnel-bench soak TARGET --host H --ca FILE --seconds S --pid PID --out DIR [--rss-every N]
+//   Mixed load (small tools/call, SSE streams, large results, connection churn) for S seconds, counted per request;
+//   samples PID's RSS every N seconds (default 10). See SoakLoad and bench/soak.sh.
+// mcp-tunnel-bench sessions TARGET --host H --ca FILE --count N[,M...] --pid PID
+//   Opens idle tunnel sessions (WebSocket + inner TLS + one request) up to each count in turn and reports the RSS
+//   of PID before and at each count (one run, so 1k and 10k figures are comparable).
 var mode = args.ElementAtOrDefault(0) ?? "";
 string Option(string name, string fallback) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault() ?? fallback;
 
@@ -35,8 +40,11 @@ switch (mode)
         return await Handshakes(args[1], args[2]);
     case "sessions":
         return await Sessions(args[1]);
+    case "soak":
+        return await new SoakLoad(args[1], Option("--host", "echo.bench.tunnel.test"), Cas(), TimeSpan.FromSeconds(double.Parse(Option("--seconds", "1800"), CultureInfo.InvariantCulture)),
+            int.Parse(Option("--pid", "0"), CultureInfo.InvariantCulture), Option("--out", "."), int.Parse(Option("--rss-every", "10"), CultureInfo.InvariantCulture)).RunAsync();
     default:
-        Console.Error.WriteLine("usage: mcp-tunnel-bench upstream PORT | load MODE TARGET ... | handshakes MODE TARGET ... | sessions TARGET ...");
+        Console.Error.WriteLine("usage: mcp-tunnel-bench upstream PORT | load MODE TARGET ... | handshakes MODE TARGET ... | sessions TARGET ... | soak TARGET ...");
         return 2;
 }
 
@@ -61,6 +69,21 @@ static async Task RunUpstream(int port)
             context.Response.ContentType = "application/json";
             context.Response.ContentLength = result.Length;
             await context.Response.Body.WriteAsync(result);
+            return;
+        }
+
+        if (context.Request.Path == "/sse")
+        {
+            var events = int.Parse(context.Request.Query["events"].FirstOrDefault() ?? "10", CultureInfo.InvariantCulture);
+            var gap = int.Parse(context.Request.Query["ms"].FirstOrDefault() ?? "100", CultureInfo.InvariantCulture);
+            context.Response.ContentType = "text/event-stream";
+            for (var i = 0; i < events; i++)
+            {
+                await context.Response.WriteAsync($"event: message\ndata: {i}\n\n");
+                await context.Response.Body.FlushAsync();
+                await Task.Delay(gap);
+            }
+
             return;
         }
 
@@ -227,28 +250,43 @@ async Task<int> Handshakes(string handshakeMode, string target)
 
 async Task<int> Sessions(string target)
 {
+    // --count takes checkpoints (e.g. 1000,10000): sessions are opened up to each one in turn and the server's
+    // RSS is read there, so the per-session figures of all checkpoints come from one run and one process.
     var host = Option("--host", "echo.bench.tunnel.test");
-    var count = int.Parse(Option("--count", "1000"), CultureInfo.InvariantCulture);
+    var checkpoints = Option("--count", "1000").Split(',').Select(c => int.Parse(c, CultureInfo.InvariantCulture)).ToArray();
     var pid = int.Parse(Option("--pid", "0"), CultureInfo.InvariantCulture);
     var cas = Cas();
     GC.Collect();
     await Task.Delay(1000);
     var before = Rss(pid);
-    var sessions = new List<(HttpClient Client, HttpMessageHandler Handler)>();
-    for (var i = 0; i < count; i++)
+    var sessions = new System.Collections.Concurrent.ConcurrentBag<HttpClient>();
+    var results = new List<string>();
+    var opened = 0;
+    foreach (var checkpoint in checkpoints)
     {
-        var handler = EdgeClient.CreateHandler(new EdgeConnectOptions { Gateway = new Uri($"ws://{target}/"), TrustedCas = cas });
-        var client = new HttpClient(handler);
-        using var request = new HttpRequestMessage(HttpMethod.Post, $"https://{host}/mcp") { Content = new StringContent("{}", Encoding.UTF8, "application/json") };
-        using var response = await client.SendAsync(request);
-        response.EnsureSuccessStatusCode();
-        sessions.Add((client, handler));
+        // Eight at a time, so 10,000 open well inside the gateway's 5-minute keep-alive timeout.
+        await Parallel.ForEachAsync(Enumerable.Range(opened, checkpoint - opened), new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (_, ct) =>
+        {
+            var handler = EdgeClient.CreateHandler(new EdgeConnectOptions { Gateway = new Uri($"ws://{target}/"), TrustedCas = cas });
+            handler.PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan;
+            var client = new HttpClient(handler);
+            using var request = new HttpRequestMessage(HttpMethod.Post, $"https://{host}/mcp") { Content = new StringContent("{}", Encoding.UTF8, "application/json") };
+            using var response = await client.SendAsync(request, ct);
+            response.EnsureSuccessStatusCode();
+            sessions.Add(client);
+        });
+        opened = checkpoint;
+        await Task.Delay(3000);
+        var after = Rss(pid);
+        results.Add(string.Create(CultureInfo.InvariantCulture, $"sessions_{checkpoint}={checkpoint} rss_after_kb_{checkpoint}={after} kb_per_session_{checkpoint}={(after - before) / (double)checkpoint:0.0}"));
+        if (checkpoint == checkpoints[^1])
+        {
+            results.Add(string.Create(CultureInfo.InvariantCulture, $"sessions={checkpoint} rss_after_kb={after} kb_per_session={(after - before) / (double)checkpoint:0.0}"));
+        }
     }
 
-    await Task.Delay(3000);
-    var after = Rss(pid);
-    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"sessions={count} rss_before_kb={before} rss_after_kb={after} kb_per_session={(after - before) / (double)count:0.0}"));
-    foreach (var (client, _) in sessions)
+    Console.WriteLine($"rss_before_kb={before} {string.Join(' ', results)}");
+    foreach (var client in sessions)
     {
         client.Dispose();
     }

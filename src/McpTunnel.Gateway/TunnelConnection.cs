@@ -120,7 +120,7 @@ internal sealed class TunnelConnection : ConnectionContext,
                 }
             }
         }
-        catch (Exception ex) when (ex is WebSocketException or IOException or OperationCanceledException or ObjectDisposedException)
+        catch (Exception ex) when (IsWebSocketGone(ex))
         {
             error = new ConnectionResetException("the WebSocket was closed", ex);
         }
@@ -152,7 +152,7 @@ internal sealed class TunnelConnection : ConnectionContext,
                 }
             }
         }
-        catch (Exception ex) when (ex is WebSocketException or IOException or OperationCanceledException or ObjectDisposedException)
+        catch (Exception ex) when (IsWebSocketGone(ex))
         {
             // The peer is gone; the receive side notices too and ends the connection.
         }
@@ -201,7 +201,7 @@ internal sealed class TunnelConnection : ConnectionContext,
         {
             await _stream.DisposeAsync().ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is WebSocketException or IOException or OperationCanceledException or ObjectDisposedException)
+        catch (Exception ex) when (IsWebSocketGone(ex))
         {
             // The peer is gone already; nothing is lost by not closing politely.
         }
@@ -210,6 +210,16 @@ internal sealed class TunnelConnection : ConnectionContext,
             _webSocket.Abort();
         }
     }
+
+    /// <summary>
+    /// The ways a WebSocket reports that it is closed, closing or aborted. <see cref="NotSupportedException"/> is
+    /// <see cref="WebSocketStream"/>'s answer to a read or write once the WebSocket has left the Open state, e.g.
+    /// after it answered a protocol error with close 1002 while TLS still had a record to send. Letting it escape
+    /// made <see cref="DisposeAsync"/> throw, so Kestrel never removed the connection from its bookkeeping and
+    /// later logged "application never completed" (found by the frame fuzzer, WebSocketFrameFuzzTests).
+    /// </summary>
+    private static bool IsWebSocketGone(Exception ex) =>
+        ex is WebSocketException or IOException or OperationCanceledException or ObjectDisposedException or NotSupportedException;
 
     private void CancelClosed()
     {

@@ -37,14 +37,14 @@ public sealed class GatewayHarness : IAsyncDisposable
     public Uri HttpUri => Server.ListenUris[0];
 
     /// <summary>Starts a gateway. <paramref name="routesYaml"/> is the body of <c>routes:</c>, one route per line.</summary>
-    public static async Task<GatewayHarness> StartAsync(string routesYaml, string extraYaml = "", TestPki? pki = null)
+    public static async Task<GatewayHarness> StartAsync(string routesYaml, string extraYaml = "", TestPki? pki = null, string logLevel = "debug")
     {
         var directory = new TempDirectory();
         pki ??= new TestPki();
         pki.WriteTo(directory);
         var yaml = $"""
             listen_addr: "127.0.0.1:0"
-            log_level: debug
+            log_level: {logLevel}
             shutdown_timeout: 5s
             tunnel_domain: {TestPki.Domain}
             tls:
