@@ -73,8 +73,10 @@ public sealed partial class RunCommandTests : IAsyncLifetime
         // The published Native AOT binary when the test command built it (CI), else the managed build.
         var aot = Path.Combine(RepoRoot(), "artifacts", "bin", "mcp-tunnel");
         var useAot = File.Exists(aot) && Environment.GetEnvironmentVariable("MCP_TUNNEL_TEST_MANAGED") is null;
-        var start = new ProcessStartInfo(useAot ? aot : "dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var arg in useAot ? ["run", "--config", _config] : new[] { MainAssembly(), "run", "--config", _config })
+        // Started the way nohup and a script's background job start it: SIGHUP and SIGINT ignored, which exec
+        // passes on. run must still reload on SIGHUP and stop cloudflared gracefully with SIGINT.
+        var start = new ProcessStartInfo("bash") { RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (var arg in new[] { "-c", "trap '' HUP INT; exec \"$@\"", "with-ignored-signals" }.Concat(useAot ? [aot, "run", "--config", _config] : ["dotnet", MainAssembly(), "run", "--config", _config]))
         {
             start.ArgumentList.Add(arg);
         }
@@ -258,6 +260,8 @@ public sealed partial class RunCommandTests : IAsyncLifetime
         await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
         Assert.Equal(0, _process.ExitCode);
         Assert.Contains("cloudflared stopping", Output, StringComparison.Ordinal);
+        Assert.Contains("msg=\"cloudflared stopped\" code=0", Output, StringComparison.Ordinal); // graceful, not killed
+        Assert.DoesNotContain("did not stop within", Output, StringComparison.Ordinal);
         Assert.Contains("gateway stopped", Output, StringComparison.Ordinal);
         Assert.False(Directory.Exists($"/proc/{secondChild}"), "the cloudflared stand-in outlived mcp-tunnel");
         Assert.DoesNotContain(rotated, Output, StringComparison.Ordinal);
