@@ -105,6 +105,15 @@ internal sealed class TunnelConnection : ConnectionContext,
         {
             while (true)
             {
+                // Wait for the next frame without holding a buffer, so an idle session costs no receive memory
+                // (a zero-byte receive completes once a frame header has arrived; control frames are handled
+                // inside). Then read its payload into the pipe.
+                var next = await _webSocket.ReceiveAsync(Memory<byte>.Empty, CancellationToken.None).ConfigureAwait(false);
+                if (next.MessageType == WebSocketMessageType.Close)
+                {
+                    break;
+                }
+
                 var memory = writer.GetMemory(16 * 1024);
                 var read = await _stream.ReadAsync(memory).ConfigureAwait(false);
                 if (read == 0)
