@@ -13,15 +13,7 @@ public sealed class DebLifecycleTests(PackageFixture packages)
     public async Task Install_provision_serve_reload_rotate_restart_crash_stop_upgrade_remove_purge()
     {
         Skip.If(Repo.Disabled, "MCP_TUNNEL_SYSTEM_TESTS=0");
-        await using var host = await SystemdContainer.StartAsync(packages.Image);
-        try
-        {
-            await RunAsync(host);
-        }
-        catch (Exception ex) when (ex is not SkipException)
-        {
-            throw new Xunit.Sdk.XunitException($"{ex.Message}\n--- transcript\n{host.Transcript}", ex);
-        }
+        await SystemdContainer.RunAsync(packages.Image, RunAsync);
     }
 
     private async Task RunAsync(SystemdContainer host)

@@ -14,15 +14,7 @@ public sealed class RpmInstallTests(PackageFixture packages)
     public async Task Install_start_upgrade_and_erase_under_systemd()
     {
         Skip.If(Repo.Disabled, "MCP_TUNNEL_SYSTEM_TESTS=0");
-        await using var host = await SystemdContainer.StartAsync(packages.Image);
-        try
-        {
-            await RunAsync(host);
-        }
-        catch (Exception ex) when (ex is not SkipException)
-        {
-            throw new Xunit.Sdk.XunitException($"{ex.Message}\n--- transcript\n{host.Transcript}", ex);
-        }
+        await SystemdContainer.RunAsync(packages.Image, RunAsync);
     }
 
     private async Task RunAsync(SystemdContainer host)

@@ -53,6 +53,23 @@ public sealed class SystemdContainer : IAsyncDisposable
         return booted;
     }
 
+    /// <summary>
+    /// Boots a container, runs <paramref name="steps"/> against it and removes it; a failure carries every command
+    /// run and its output, so a red CI run says which step broke and what the host printed.
+    /// </summary>
+    public static async Task RunAsync(string image, Func<SystemdContainer, Task> steps)
+    {
+        await using var host = await StartAsync(image);
+        try
+        {
+            await steps(host);
+        }
+        catch (Exception ex) when (ex is not SkipException)
+        {
+            throw new Xunit.Sdk.XunitException($"{ex.Message}\n--- transcript\n{host.Transcript}", ex);
+        }
+    }
+
     /// <summary>Runs a bash script as root and returns its exit code and output.</summary>
     public async Task<ExecResult> ExecAsync(string script)
     {
