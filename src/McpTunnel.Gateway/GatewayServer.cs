@@ -205,7 +205,7 @@ public sealed class GatewayServer : IAsyncDisposable
 
                     // The certificate is chosen regardless of SNI (one pair per gateway); read per handshake
                     // so a reload applies to the next connection without touching open ones.
-                    return ValueTask.FromResult<SslServerAuthenticationOptions>(certificates.Current.Options);
+                    return certificates.Current.GetOptionsAsync();
                 },
             });
             o.Use(TlsHandshakeFailureReporter.MarkEstablished);

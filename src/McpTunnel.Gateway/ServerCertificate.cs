@@ -13,25 +13,31 @@ public sealed class ServerCertificate
 {
     private static readonly List<SslApplicationProtocol> Alpn = [SslApplicationProtocol.Http2, SslApplicationProtocol.Http11];
 
+    private readonly Task<SslServerAuthenticationOptions> _options;
+
     private ServerCertificate(X509Certificate2 certificate)
     {
         Certificate = certificate;
         Fingerprint = Convert.ToHexStringLower(SHA256.HashData(certificate.RawData));
+        // Building the context builds an X509 chain, and the first chain of the process loads the whole system
+        // trust store (/etc/ssl/certs): the largest single cost of start-up in a perf profile (docs/benchmarks.md).
+        // It runs beside the rest of start-up; a handshake that arrives before it is done waits for it.
+        _options = Task.Run(() => CreateOptions(certificate));
+    }
+
+    private static SslServerAuthenticationOptions CreateOptions(X509Certificate2 certificate) => new()
+    {
         // offline: the leaf is served alone (spec 3.2: signed directly by the registered CA) and no chain
         // is fetched from the network.
-        var context = SslStreamCertificateContext.Create(certificate, additionalCertificates: null, offline: true);
-        Options = new SslServerAuthenticationOptions
-        {
-            ServerCertificateContext = context,
-            EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
-            ApplicationProtocols = Alpn,
-            ClientCertificateRequired = false,
-            CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
-            AllowRenegotiation = false,
-            AllowTlsResume = true,
-            CipherSuitesPolicy = ModernCipherSuites.Policy,
-        };
-    }
+        ServerCertificateContext = SslStreamCertificateContext.Create(certificate, additionalCertificates: null, offline: true),
+        EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+        ApplicationProtocols = Alpn,
+        ClientCertificateRequired = false,
+        CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+        AllowRenegotiation = false,
+        AllowTlsResume = true,
+        CipherSuitesPolicy = ModernCipherSuites.Policy,
+    };
 
     public X509Certificate2 Certificate { get; }
 
@@ -40,7 +46,9 @@ public sealed class ServerCertificate
 
     public DateTimeOffset NotAfter => Certificate.NotAfter.ToUniversalTime();
 
-    public SslServerAuthenticationOptions Options { get; }
+    /// <summary>The TLS options for a handshake; completed (and allocation-free) once the context exists.</summary>
+    public ValueTask<SslServerAuthenticationOptions> GetOptionsAsync() =>
+        _options.IsCompletedSuccessfully ? ValueTask.FromResult(_options.Result) : new ValueTask<SslServerAuthenticationOptions>(_options);
 
     /// <summary>Loads a PEM certificate and its PEM key (RSA or ECDSA; PKCS#1, PKCS#8 or SEC1).</summary>
     /// <exception cref="CertificateLoadException">The files cannot be read, parsed, or do not belong together.</exception>
