@@ -11,9 +11,48 @@ internal static class ConfigFiles
             ? ConfigLoader.ApplianceDefaultPath
             : ConfigLoader.ProxyDefaultPath;
 
-    public static GatewayConfig? Load(string? path, string? tunnelDomain, TextWriter error, bool checkFiles = true)
+    public static GatewayConfig? Load(string? path, string? tunnelDomain, TextWriter error, bool checkFiles = true) =>
+        Report(ConfigLoader.LoadFile(path ?? DefaultPath, tunnelDomain, checkFiles), path ?? DefaultPath, error);
+
+    /// <summary>
+    /// The appliance's load (run and its reload, config validate, probe, doctor): as <see cref="Load"/>, but a file
+    /// with no <c>tunnel_domain</c> (and no flag) takes the domain from <c>tunnel-domain</c> in its data directory,
+    /// which setup init and cert init write, so the packaged config can ship without a domain. <c>gateway</c>, the
+    /// proxy's role, does not do this. The file is parsed once; a second time, with the stored domain, only when
+    /// that applies, so the problems reported are those of the configuration actually used.
+    /// </summary>
+    /// <returns>The result, and the stored domain's file when it was used.</returns>
+    public static (ConfigLoadResult Result, string? DomainFile) LoadResultForAppliance(string path, string? tunnelDomain, bool checkFiles = true)
     {
-        var result = ConfigLoader.LoadFile(path ?? DefaultPath, tunnelDomain, checkFiles);
+        var result = ConfigLoader.LoadFile(path, tunnelDomain, checkFiles);
+        if (tunnelDomain is not null || result.Config is not { TunnelDomain.Length: 0 } bare)
+        {
+            return (result, null);
+        }
+
+        var stored = Path.Combine(bare.Appliance.DataDir, McpTunnel.Credentials.DataDirectory.TunnelDomain);
+        try
+        {
+            return File.Exists(stored) && File.ReadAllText(stored).Trim() is { Length: > 0 } domain
+                ? (ConfigLoader.LoadFile(path, domain, checkFiles), stored)
+                : (result, null);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            var warning = new ConfigProblem(stored, 0, 0, "tunnel_domain", $"cannot read {stored} for the tunnel domain: {ex.Message}", IsWarning: true);
+            return (result with { Problems = [.. result.Problems, warning] }, null);
+        }
+    }
+
+    /// <summary><see cref="LoadResultForAppliance"/>, printing every problem as <see cref="Load"/> does.</summary>
+    public static (GatewayConfig? Config, string? DomainFile) LoadForAppliance(string? path, string? tunnelDomain, TextWriter error, bool checkFiles = true)
+    {
+        var (result, domainFile) = LoadResultForAppliance(path ?? DefaultPath, tunnelDomain, checkFiles);
+        return (Report(result, path ?? DefaultPath, error), domainFile);
+    }
+
+    private static GatewayConfig? Report(ConfigLoadResult result, string path, TextWriter error)
+    {
         foreach (var problem in result.Problems)
         {
             error.WriteLine(problem);
@@ -22,43 +61,9 @@ internal static class ConfigFiles
         if (!result.Succeeded)
         {
             var count = result.Errors.Count();
-            error.WriteLine($"invalid configuration: {count} error{(count == 1 ? "" : "s")} in {path ?? DefaultPath}");
+            error.WriteLine($"invalid configuration: {count} error{(count == 1 ? "" : "s")} in {path}");
         }
 
         return result.Config;
-    }
-
-    /// <summary>
-    /// The tunnel domain the appliance's commands (run, config validate, probe, doctor) use: the flag, else the
-    /// file's <c>tunnel_domain</c>, else <c>tunnel-domain</c> in the data directory, which setup init and cert init
-    /// write. The packaged config can then ship without a domain and nobody copies it by hand. <c>gateway</c>, the
-    /// proxy's role, does not do this. Null means "whatever the file says".
-    /// </summary>
-    public static string? EffectiveTunnelDomain(string? path, string? tunnelDomain, TextWriter error)
-    {
-        if (tunnelDomain is null && ConfigLoader.LoadFile(path ?? DefaultPath, null, checkFiles: false) is { Succeeded: true, Config: { TunnelDomain.Length: 0 } bare })
-        {
-            var stored = Path.Combine(bare.Appliance.DataDir, McpTunnel.Credentials.DataDirectory.TunnelDomain);
-            try
-            {
-                if (File.Exists(stored) && File.ReadAllText(stored).Trim() is { Length: > 0 } domain)
-                {
-                    return domain;
-                }
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                error.WriteLine($"warning: cannot read {stored} for the tunnel domain: {ex.Message}");
-            }
-        }
-
-        return tunnelDomain;
-    }
-
-    /// <summary><see cref="Load"/> with <see cref="EffectiveTunnelDomain"/>; also returns the domain used.</summary>
-    public static (GatewayConfig? Config, string? TunnelDomain) LoadForAppliance(string? path, string? tunnelDomain, TextWriter error)
-    {
-        var domain = EffectiveTunnelDomain(path, tunnelDomain, error);
-        return (Load(path, domain, error), domain);
     }
 }

@@ -37,7 +37,7 @@ internal static class DoctorCommand
     {
         var checks = new List<DoctorCheck>();
         var path = args.ConfigPath ?? ConfigFiles.DefaultPath;
-        var loaded = ConfigLoader.LoadFile(path, ConfigFiles.EffectiveTunnelDomain(path, null, TextWriter.Null));
+        var (loaded, _) = ConfigFiles.LoadResultForAppliance(path, null);
         var config = loaded.Config;
         checks.Add(config is null
             ? new DoctorCheck("config", DoctorCheck.Fail, string.Join("; ", loaded.Errors.Select(e => e.ToString())), $"fix the file, then check it with: mcp-tunnel config validate --config {path}")

@@ -16,7 +16,7 @@ internal static class ProbeCommand
         GatewayConfig? config = null;
         if (args.ConfigPath is not null || (args.Gateway is null && File.Exists(ConfigFiles.DefaultPath)))
         {
-            config = ConfigFiles.Load(args.ConfigPath, ConfigFiles.EffectiveTunnelDomain(args.ConfigPath, null, error), error, checkFiles: false);
+            (config, _) = ConfigFiles.LoadForAppliance(args.ConfigPath, null, error, checkFiles: false);
             if (config is null)
             {
                 return ExitCodes.Failure;

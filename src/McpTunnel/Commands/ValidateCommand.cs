@@ -7,7 +7,7 @@ internal static class ValidateCommand
 {
     public static int Run(string? configPath, string? tunnelDomain, TextWriter output, TextWriter error)
     {
-        var (config, domain) = ConfigFiles.LoadForAppliance(configPath, tunnelDomain, error);
+        var (config, domainFile) = ConfigFiles.LoadForAppliance(configPath, tunnelDomain, error);
         if (config is null)
         {
             return ExitCodes.Failure;
@@ -26,7 +26,7 @@ internal static class ValidateCommand
         }
 
         output.WriteLine($"listen_addr: {config.ListenAddr}{(config.ListenAddr.IsLoopbackOnly ? "" : " (reachable from the network)")}");
-        var stored = tunnelDomain is null && domain is not null ? $" (from {Path.Combine(config.Appliance.DataDir, McpTunnel.Credentials.DataDirectory.TunnelDomain)})" : "";
+        var stored = domainFile is null ? "" : $" (from {domainFile})";
         output.WriteLine($"tunnel_domain: {(config.TunnelDomain.Length == 0 ? "(none: route keys are full host names)" : config.TunnelDomain + stored)}");
         foreach (var (name, upstream) in config.Routes.OrderBy(r => r.Key, StringComparer.Ordinal))
         {

@@ -215,7 +215,7 @@ internal static class RunCommand
     private static void Reload(string path, string? tunnelDomain, GatewayServer server, SystemdNotifier notifier, ILogger logger)
     {
         notifier.Notify($"RELOADING=1\nMONOTONIC_USEC={System.Diagnostics.Stopwatch.GetTimestamp() / (System.Diagnostics.Stopwatch.Frequency / 1_000_000)}");
-        var result = ConfigLoader.LoadFile(path, ConfigFiles.EffectiveTunnelDomain(path, tunnelDomain, TextWriter.Null));
+        var (result, _) = ConfigFiles.LoadResultForAppliance(path, tunnelDomain);
         if (!result.Succeeded)
         {
             foreach (var problem in result.Errors)

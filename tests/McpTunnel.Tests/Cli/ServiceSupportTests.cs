@@ -90,14 +90,21 @@ public sealed class ServiceSupportTests : IDisposable
         new TestPki().WriteTo(_directory);
         _directory.Write("tunnel-domain", "stored1234.tunnel.test\n");
         var bare = _directory.Write("bare.yaml", $"listen_addr: \"127.0.0.1:0\"\ntls: {{ cert_file: tls.crt, key_file: tls.key }}\nroutes: {{ echo: \"http://10.0.0.1:80\" }}\nappliance: {{ data_dir: {_directory.Path} }}\n");
-        var (config, domain) = ConfigFiles.LoadForAppliance(bare, null, TextWriter.Null);
+        var printed = new StringWriter();
+        var (config, domainFile) = ConfigFiles.LoadForAppliance(bare, null, printed);
         Assert.Equal("stored1234.tunnel.test", config!.TunnelDomain);
-        Assert.Equal("stored1234.tunnel.test", domain);
+        Assert.Equal(_directory.File("tunnel-domain"), domainFile);
+        // The problems printed are those of the configuration used: no "bare subdomain without a domain" warning.
+        Assert.DoesNotContain("bare subdomain", printed.ToString(), StringComparison.Ordinal);
 
         // The flag wins, then the file's own value.
-        Assert.Equal("flag.tunnel.test", ConfigFiles.LoadForAppliance(bare, "flag.tunnel.test", TextWriter.Null).Config!.TunnelDomain);
+        var flagged = ConfigFiles.LoadForAppliance(bare, "flag.tunnel.test", TextWriter.Null);
+        Assert.Equal("flag.tunnel.test", flagged.Config!.TunnelDomain);
+        Assert.Null(flagged.DomainFile);
         var explicitDomain = _directory.Write("explicit.yaml", File.ReadAllText(bare) + "tunnel_domain: file.tunnel.test\n");
-        Assert.Equal("file.tunnel.test", ConfigFiles.LoadForAppliance(explicitDomain, null, TextWriter.Null).Config!.TunnelDomain);
+        var explicitly = ConfigFiles.LoadForAppliance(explicitDomain, null, TextWriter.Null);
+        Assert.Equal("file.tunnel.test", explicitly.Config!.TunnelDomain);
+        Assert.Null(explicitly.DomainFile);
     }
 
     public void Dispose() => _directory.Dispose();
