@@ -47,20 +47,31 @@ public sealed record CloudflaredOptions
 }
 
 /// <summary>Where the tunnel token comes from, in the order <c>run</c> looks for it.</summary>
-public sealed record TokenSource(string Path, string Description, bool FromCredential = false)
+public sealed record TokenSource(string Path, string Description)
 {
+    /// <summary>
+    /// Where a rotated token is written when that is not <see cref="Path"/>: a systemd credential is a copy taken at
+    /// start, and setup init or token set rewrite the data directory's file it was loaded from. This is the file to
+    /// watch, and the new token is taken from it. Null: rotations land at <see cref="Path"/> itself.
+    /// </summary>
+    public TokenSource? RotatedAt { get; init; }
+
+    /// <summary>The file whose changes mean a new token.</summary>
+    public TokenSource Watched => RotatedAt ?? this;
+
     /// <summary>
     /// <c>$CREDENTIALS_DIRECTORY/tunnel-token</c> under systemd (LoadCredential=), else the data directory's
     /// <c>tunnel-token</c>; null when neither exists (the caller may then use <c>TUNNEL_TOKEN</c>).
     /// </summary>
     public static TokenSource? Find(string dataDirectory, Func<string, string?> environment)
     {
+        var file = System.IO.Path.Combine(dataDirectory, "tunnel-token");
+        var inData = File.Exists(file) ? new TokenSource(file, file) : null;
         if (environment("CREDENTIALS_DIRECTORY") is { Length: > 0 } credentials && File.Exists(System.IO.Path.Combine(credentials, "tunnel-token")))
         {
-            return new TokenSource(System.IO.Path.Combine(credentials, "tunnel-token"), "systemd credential tunnel-token", FromCredential: true);
+            return new TokenSource(System.IO.Path.Combine(credentials, "tunnel-token"), "systemd credential tunnel-token") { RotatedAt = inData };
         }
 
-        var file = System.IO.Path.Combine(dataDirectory, "tunnel-token");
-        return File.Exists(file) ? new TokenSource(file, file) : null;
+        return inData;
     }
 }

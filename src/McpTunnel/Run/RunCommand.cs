@@ -156,11 +156,7 @@ internal static class RunCommand
             Protocol = settings.Protocol,
             EdgeIpVersion = settings.EdgeIpVersion,
         };
-        // A systemd credential is a copy taken at start. setup init writes a rotated token to the data directory
-        // the credential was loaded from, so that file is the one to watch; a change is applied from there.
-        var dataToken = Path.Combine(config.Appliance.DataDir, DataDirectory.TunnelToken);
-        var watched = token.FromCredential && File.Exists(dataToken) ? new TokenSource(dataToken, dataToken) : token;
-        return (new CloudflaredSupervisor(options, connectorLogger), watched);
+        return (new CloudflaredSupervisor(options, connectorLogger), token.Watched);
     }
 
     /// <summary>Restarts cloudflared gracefully when the token file's content changes (rotation).</summary>

@@ -107,5 +107,28 @@ public sealed class ServiceSupportTests : IDisposable
         Assert.Null(explicitly.DomainFile);
     }
 
+    [Fact]
+    public void Under_systemd_the_token_is_read_from_the_credential_and_rotations_are_watched_at_its_source()
+    {
+        using var credentials = new TempDirectory();
+        credentials.Write("tunnel-token", "from-credential\n");
+        string? Environment(string name) => name == "CREDENTIALS_DIRECTORY" ? credentials.Path : null;
+
+        // A credential without a data-directory copy (loaded from elsewhere): it is watched itself.
+        var alone = McpTunnel.Connector.TokenSource.Find(_directory.Path, Environment)!;
+        Assert.Equal(credentials.File("tunnel-token"), alone.Path);
+        Assert.Equal(alone, alone.Watched);
+
+        _directory.Write("tunnel-token", "in-data\n");
+        var credential = McpTunnel.Connector.TokenSource.Find(_directory.Path, Environment)!;
+        Assert.Equal(credentials.File("tunnel-token"), credential.Path);
+        Assert.Equal(_directory.File("tunnel-token"), credential.Watched.Path);
+
+        // No systemd: the data directory's file is both read and watched.
+        var plain = McpTunnel.Connector.TokenSource.Find(_directory.Path, _ => null)!;
+        Assert.Equal(_directory.File("tunnel-token"), plain.Path);
+        Assert.Equal(plain, plain.Watched);
+    }
+
     public void Dispose() => _directory.Dispose();
 }
