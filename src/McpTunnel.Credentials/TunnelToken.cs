@@ -25,13 +25,13 @@ public static class TunnelToken
         byte[] json;
         try
         {
-            var padded = token.Replace('-', '+').Replace('_', '/');
-            padded = padded.PadRight(padded.Length + ((4 - (padded.Length % 4)) % 4), '=');
-            json = Convert.FromBase64String(padded);
+            // Standard, padded base64 only: cloudflared decodes the token with Go's base64.StdEncoding, so a
+            // URL-safe or unpadded form would be stored here and then refused by cloudflared (exit 255).
+            json = Convert.FromBase64String(token);
         }
         catch (FormatException)
         {
-            return "it is not base64";
+            return "it is not base64 (standard alphabet, with its = padding)";
         }
 
         try

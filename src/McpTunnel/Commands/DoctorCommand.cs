@@ -147,17 +147,10 @@ internal static class DoctorCommand
             return new DoctorCheck("tunnel token", DoctorCheck.Fail, "no token: no systemd credential, no tunnel-token file, no TUNNEL_TOKEN", "mcp-tunnel setup init, or copy the token from the Console into tunnel-token (mode 0600)");
         }
 
-        try
+        // The same check token set makes before storing a token.
+        if (TunnelToken.Problem(token) is { } problem)
         {
-            using var document = JsonDocument.Parse(Convert.FromBase64String(token));
-            if (!document.RootElement.TryGetProperty("t", out _))
-            {
-                throw new FormatException();
-            }
-        }
-        catch (Exception ex) when (ex is FormatException or JsonException)
-        {
-            return new DoctorCheck("tunnel token", DoctorCheck.Fail, $"present ({source?.Description ?? "TUNNEL_TOKEN"}) but not a connector token (base64 JSON); it may be truncated", "copy the whole value again (it starts with eyJ)");
+            return new DoctorCheck("tunnel token", DoctorCheck.Fail, $"present ({source?.Description ?? "TUNNEL_TOKEN"}) but not a connector token (base64 JSON): {problem}; it may be truncated", "copy the whole value again (it starts with eyJ): mcp-tunnel token set < token.txt");
         }
 
         // The value itself is never printed.

@@ -24,11 +24,18 @@ public sealed class ServiceSupportTests : IDisposable
     }
 
     [Fact]
-    public void A_connector_token_passes_in_either_base64_alphabet_and_without_padding()
+    public void A_connector_token_passes_and_forms_cloudflared_would_refuse_do_not()
     {
         var token = CloudflaredSupervisorTests.NewToken();
         Assert.Null(TunnelToken.Problem(token));
-        Assert.Null(TunnelToken.Problem(token.TrimEnd('=').Replace('+', '-').Replace('/', '_')));
+        // cloudflared decodes with standard, padded base64: a URL-safe or unpadded copy is caught here, not at start.
+        var padded = Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes("{\"a\":\"acct\",\"t\":\"tunnel\",\"s\":\"secret\"}"));
+        Assert.EndsWith("=", padded, StringComparison.Ordinal);
+        Assert.Null(TunnelToken.Problem(padded));
+        Assert.Contains("not base64", TunnelToken.Problem(padded.TrimEnd('=')), StringComparison.Ordinal);
+        var urlSafe = Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes("{\"a\":\"acct\",\"t\":\"tun>>\",\"s\":\"secret??\"}"));
+        Assert.Contains("+", urlSafe, StringComparison.Ordinal);
+        Assert.Contains("not base64", TunnelToken.Problem(urlSafe.Replace('+', '-').Replace('/', '_')), StringComparison.Ordinal);
     }
 
     [Fact]
