@@ -22,11 +22,30 @@ public static class ConfigLoader
 
     private static readonly string[] LogLevels = ["debug", "info", "warn", "error"];
 
+    /// <summary>
+    /// Largest configuration accepted, in bytes. Real files are a few kilobytes; the limit keeps a runaway or
+    /// hostile file (read again on every SIGHUP) from costing the daemon more than a moment.
+    /// </summary>
+    public const int MaxFileBytes = 1024 * 1024;
+
+    /// <summary>
+    /// Deepest nesting of mappings and sequences accepted. The deepest real field is three levels down
+    /// (appliance.cloudflared.protocol); YamlDotNet's representation model recurses once per level, so a file of
+    /// 100,000 nested brackets overflowed the stack and killed the process (or the daemon, on SIGHUP).
+    /// </summary>
+    public const int MaxNestingDepth = 32;
+
     public static ConfigLoadResult LoadFile(string path, string? tunnelDomainOverride = null, bool checkFiles = true)
     {
         string text;
         try
         {
+            var length = new FileInfo(path).Length;
+            if (length > MaxFileBytes)
+            {
+                return new ConfigLoadResult(null, [new ConfigProblem(path, 0, 0, "", $"the configuration is {length} bytes; the limit is {MaxFileBytes / 1024} KiB (is this the right file?)")]);
+            }
+
             text = File.ReadAllText(path);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
@@ -65,9 +84,24 @@ public static class ConfigLoader
 
         public GatewayConfig? Read(string text, string? tunnelDomainOverride)
         {
+            if (text.Length > MaxFileBytes)
+            {
+                Error(null, "", $"the configuration is {text.Length} characters; the limit is {MaxFileBytes / 1024} KiB (is this the right file?)");
+                return null;
+            }
+
             var stream = new YamlStream();
             try
             {
+                // Depth first, with the event parser (a loop, no recursion); only a shallow document reaches the
+                // representation model, which recurses per level.
+                if (TooDeep(text) is { } deep)
+                {
+                    Problems.Add(new ConfigProblem(source, deep.Line, deep.Column, "",
+                        $"the YAML nests mappings or sequences more than {MaxNestingDepth} levels deep here; a configuration needs at most 4 (check for unbalanced [ or {{)"));
+                    return null;
+                }
+
                 stream.Load(new StringReader(text));
             }
             catch (YamlException ex)
@@ -128,6 +162,67 @@ public static class ConfigLoader
                 Appliance = appliance,
                 SourcePath = source,
             };
+        }
+
+        /// <summary>Where the nesting first exceeds <see cref="MaxNestingDepth"/>, or null.</summary>
+        private static Mark? TooDeep(string text)
+        {
+            var parser = new Parser(new StringReader(text));
+            var depth = 0;
+            while (parser.MoveNext())
+            {
+                switch (parser.Current)
+                {
+                    case YamlDotNet.Core.Events.MappingStart or YamlDotNet.Core.Events.SequenceStart:
+                        if (++depth > MaxNestingDepth)
+                        {
+                            return parser.Current.Start;
+                        }
+
+                        break;
+                    case YamlDotNet.Core.Events.MappingEnd or YamlDotNet.Core.Events.SequenceEnd:
+                        depth--;
+                        break;
+                }
+            }
+
+            return null;
+        }
+
+        /// <summary>
+        /// Why a host name cannot be matched against a request's Host, or null. Hosts are compared in their ASCII
+        /// (punycode) form as sent, so a Unicode name would never match; the message gives the form to write.
+        /// </summary>
+        private static string? HostNameProblem(string name)
+        {
+            if (!System.Text.Ascii.IsValid(name))
+            {
+                try
+                {
+                    return $"\"{name}\" is not ASCII: clients send internationalized names in their punycode form; write \"{new System.Globalization.IdnMapping().GetAscii(name)}\"";
+                }
+                catch (ArgumentException)
+                {
+                    return $"\"{name}\" is not ASCII and has no punycode form; use an ASCII name";
+                }
+            }
+
+            foreach (var label in name.Split('.'))
+            {
+                if (label.StartsWith("xn--", StringComparison.Ordinal))
+                {
+                    try
+                    {
+                        new System.Globalization.IdnMapping().GetUnicode(label);
+                    }
+                    catch (ArgumentException)
+                    {
+                        return $"\"{label}\" is not valid punycode, so no request can match it (the gateway answers 400 to such a Host)";
+                    }
+                }
+            }
+
+            return null;
         }
 
         private Dictionary<string, (YamlNode Key, YamlNode Value)> Fields(YamlMappingNode node, string prefix, string[] known, bool strict)
@@ -291,6 +386,11 @@ public static class ConfigLoader
                 Error(node, tunnelDomainOverride is null ? "tunnel_domain" : "-tunnel-domain",
                     $"\"{text}\" is not a bare domain; write it as shown on the tunnel's page, for example abcd1234.tunnel.anthropic.com");
             }
+            else if (HostNameProblem(domain) is { } hostProblem)
+            {
+                var node = tunnelDomainOverride is null && fields.TryGetValue("tunnel_domain", out var f) ? f.Value : null;
+                Error(node, tunnelDomainOverride is null ? "tunnel_domain" : "-tunnel-domain", hostProblem);
+            }
 
             return domain;
         }
@@ -396,6 +496,12 @@ public static class ConfigLoader
                 if (key.Contains('*', StringComparison.Ordinal) || key.Contains('/', StringComparison.Ordinal) || key.Contains(':', StringComparison.Ordinal))
                 {
                     Error(keyNode, path, "a route key is a subdomain or host name only: no wildcard, port, scheme or path");
+                    continue;
+                }
+
+                if (HostNameProblem(key) is { } hostProblem)
+                {
+                    Error(keyNode, path, $"route key {hostProblem}");
                     continue;
                 }
 

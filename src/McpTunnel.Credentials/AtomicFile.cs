@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Text;
+using System.Text.RegularExpressions;
 
 namespace McpTunnel.Credentials;
 
@@ -18,7 +19,7 @@ public static partial class AtomicFile
     public static void Write(string path, ReadOnlySpan<byte> content)
     {
         var directory = Path.GetDirectoryName(Path.GetFullPath(path)) ?? ".";
-        var temp = Path.Combine(directory, $".{Path.GetFileName(path)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+        var temp = Path.Combine(directory, $".{Path.GetFileName(path)}{TemporaryMarker}{Guid.NewGuid():N}.tmp");
         try
         {
             using (var stream = new FileStream(temp, new FileStreamOptions
@@ -57,12 +58,25 @@ public static partial class AtomicFile
         _ = Native.close(fd);
     }
 
-    /// <summary>Removes temporary files a killed writer may have left behind.</summary>
+    /// <summary>What makes a temporary file's name ours: <c>.NAME.mcp-tunnel-tmp.GUID.tmp</c>.</summary>
+    private const string TemporaryMarker = ".mcp-tunnel-tmp.";
+
+    [GeneratedRegex(@"^\..+\.mcp-tunnel-tmp\.[0-9a-f]{32}\.tmp$")]
+    private static partial Regex TemporaryName();
+
+    /// <summary>
+    /// Removes temporary files a killed writer of ours left behind: only names <see cref="Write(string, ReadOnlySpan{byte})"/>
+    /// makes, and only files owned by the user running this. The directory may hold other programs' files.
+    /// </summary>
     public static void CleanTemporaryFiles(string directory)
     {
-        foreach (var file in Directory.EnumerateFiles(directory, ".*.tmp"))
+        var self = FileOwner.EffectiveUserId;
+        foreach (var file in Directory.EnumerateFiles(directory, $".*{TemporaryMarker}*.tmp"))
         {
-            TryDelete(file);
+            if (TemporaryName().IsMatch(Path.GetFileName(file)) && FileOwner.Of(file) == self)
+            {
+                TryDelete(file);
+            }
         }
     }
 

@@ -17,7 +17,8 @@ namespace McpTunnel.Credentials;
 /// Generates the tunnel's CA and server certificates so that they meet every rule Anthropic enforces
 /// (spec section 3): the CA has a critical <c>CA:TRUE</c>, a subject key identifier and <c>keyCertSign</c>;
 /// the server certificate is signed directly by it, names <c>&lt;domain&gt;</c> and <c>*.&lt;domain&gt;</c>,
-/// carries <c>serverAuth</c> and an authority key identifier equal to the CA's; signatures are SHA-256.
+/// carries <c>serverAuth</c> and an authority key identifier equal to the CA's subject key identifier (the key id
+/// only); signatures are SHA-256.
 /// </summary>
 public sealed class CertificateFactory(TimeProvider? time = null)
 {
@@ -83,9 +84,24 @@ public sealed class CertificateFactory(TimeProvider? time = null)
             new GeneralName(GeneralName.DnsName, "*." + domain),
         ]));
         generator.AddExtension(X509Extensions.SubjectKeyIdentifier, critical: false, X509ExtensionUtilities.CreateSubjectKeyIdentifier(keys.Public));
-        generator.AddExtension(X509Extensions.AuthorityKeyIdentifier, critical: false, X509ExtensionUtilities.CreateAuthorityKeyIdentifier(caCertificate));
+        generator.AddExtension(X509Extensions.AuthorityKeyIdentifier, critical: false, new AuthorityKeyIdentifier(KeyIdentifierOf(caCertificate)));
         var certificate = generator.Generate(Signer(caKey));
         return new IssuedCertificate(ToPem(certificate), ToPem(keys.Private));
+    }
+
+    /// <summary>
+    /// The CA's subject key identifier (what the authority key identifier must equal), or one computed from its
+    /// key when it has none. The AKI carries the key id alone, as <c>openssl x509 -req</c> with
+    /// <c>authorityKeyIdentifier=keyid</c> writes it: with the CA's issuer name and serial number in it too (BouncyCastle's
+    /// <c>CreateAuthorityKeyIdentifier(certificate)</c>), a CA re-issued with the same key would no longer verify
+    /// the certificates it signed.
+    /// </summary>
+    private static byte[] KeyIdentifierOf(X509Certificate ca)
+    {
+        var extension = ca.GetExtensionValue(X509Extensions.SubjectKeyIdentifier);
+        return extension is null
+            ? X509ExtensionUtilities.CreateSubjectKeyIdentifier(ca.GetPublicKey()).GetKeyIdentifier()
+            : SubjectKeyIdentifier.GetInstance(X509ExtensionUtilities.FromExtensionValue(extension)).GetKeyIdentifier();
     }
 
     internal static X509Certificate ReadCertificate(string pem)

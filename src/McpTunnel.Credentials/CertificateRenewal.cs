@@ -22,6 +22,8 @@ public sealed class CertificateRenewal(TimeProvider? time = null)
             throw new CredentialsException($"{output.Path} does not exist; run `mcp-tunnel setup init` (or `mcp-tunnel cert init`) first");
         }
 
+        // Writes into the directory as it is (no note: this runs daily from a timer), refusing one others could write.
+        output.CheckExisting();
         using var directoryLock = output.Lock();
         var caPem = output.Read(DataDirectory.CaCertificate)
             ?? throw new CredentialsException($"{output.File(DataDirectory.CaCertificate)} is missing; renewal signs with the stored CA, so run setup init (or cert init) first");

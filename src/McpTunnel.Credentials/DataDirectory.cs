@@ -2,8 +2,9 @@ namespace McpTunnel.Credentials;
 
 /// <summary>
 /// The credential directory, laid out exactly like the setup component's <c>dir:</c> output (spec 4.4), so an
-/// existing Compose <c>data/</c> directory can be moved in unchanged. The directory is 0700 and every file
-/// 0600, owned by the user that runs setup (which should be the service user).
+/// existing Compose <c>data/</c> directory can be moved in unchanged. Every file is 0600, owned by the user that
+/// runs setup (which should be the service user); a directory we create is 0700, one that exists is checked and
+/// never re-moded (<see cref="Ensure"/>).
 /// </summary>
 public sealed class DataDirectory
 {
@@ -44,23 +45,57 @@ public sealed class DataDirectory
     public void WriteValue(string name, string value) => Write(name, value + "\n");
 
     /// <summary>
-    /// Creates the directory with mode 0700 if needed, and tightens an existing one. Refuses root writing into a
-    /// directory another user owns (the package's <c>mcp-tunnel</c>): the files would be root's, 0600, and the
-    /// service could not read them.
+    /// Makes the directory ready for credentials. A missing one is created with mode 0700 (with any missing
+    /// parents). An existing one is used as it is, never re-moded: <see cref="CheckExisting"/> refuses it when
+    /// others could replace the files in it, and the note it returns says when others can list it. Temporary files
+    /// a killed writer of ours left behind are removed; nothing else is.
     /// </summary>
-    public void Ensure()
+    /// <returns>A note for the user when the directory can be listed by others, else null.</returns>
+    public string? Ensure()
     {
         RefuseForeignOwner(FileOwner.EffectiveUserId, FileOwner.Of(Path));
         if (!Directory.Exists(Path))
         {
             Directory.CreateDirectory(Path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        }
-        else
-        {
-            System.IO.File.SetUnixFileMode(Path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            return null;
         }
 
+        var note = CheckExisting();
         AtomicFile.CleanTemporaryFiles(Path);
+        return note;
+    }
+
+    /// <summary>
+    /// Checks an existing directory before credentials are written into it, changing nothing. Refuses (with the
+    /// fix) a directory another user owns, or one that group or others can write, sticky bit or not: they could
+    /// plant or swap the files we read back (a CA key, the previous token) or hold the lock. A directory others
+    /// can only list is accepted, with a note: the files themselves are 0600.
+    /// </summary>
+    public string? CheckExisting()
+    {
+        var caller = FileOwner.EffectiveUserId;
+        var owner = FileOwner.Of(Path);
+        RefuseForeignOwner(caller, owner);
+        var mode = System.IO.File.GetUnixFileMode(Path);
+        var octal = Convert.ToString((int)mode, 8).PadLeft(4, '0');
+        if (owner is { } uid && uid != caller && caller != 0)
+        {
+            var name = FileOwner.UserName(uid) ?? uid.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            throw new CredentialsException(
+                $"{Path} belongs to {name} (uid {uid}), not to the user running this command: they could replace the credentials in it. " +
+                "Use a directory of your own (a new path is created with mode 0700), or run the command as its owner");
+        }
+
+        if ((mode & (UnixFileMode.GroupWrite | UnixFileMode.OtherWrite)) != 0)
+        {
+            throw new CredentialsException(
+                $"{Path} is mode {octal}: {((mode & UnixFileMode.OtherWrite) != 0 ? "anyone" : "its group")} can create or replace files in it, so it cannot hold credentials; " +
+                $"nothing was written. Use a directory only you can write (a new path is created with mode 0700), or `chmod 0700 {Path}` if it is yours alone");
+        }
+
+        return (mode & (UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute)) != 0
+            ? $"note: {Path} is mode {octal}: others can see the names of the files in it (the files themselves are 0600); `chmod 0700 {Path}` hides them (mcp-tunnel doctor reports it)"
+            : null;
     }
 
     internal void RefuseForeignOwner(uint caller, uint? owner)

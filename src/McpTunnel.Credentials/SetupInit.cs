@@ -49,7 +49,11 @@ public sealed class SetupInit(TunnelsApiClient api, SetupIdentity identity, Time
     public async Task<SetupInitResult> RunAsync(SetupInitOptions options, Action<string> progress, CancellationToken cancellationToken)
     {
         var output = options.Output;
-        output.Ensure();
+        if (output.Ensure() is { } note)
+        {
+            progress(note);
+        }
+
         using var directoryLock = output.Lock();
         var state = SetupState.Load(output);
         var storedTunnelId = output.ReadValue(DataDirectory.TunnelId);

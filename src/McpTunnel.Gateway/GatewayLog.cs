@@ -62,6 +62,9 @@ internal static partial class GatewayLog
     [LoggerMessage(1303, LogLevel.Warning, "upstream request failed route={Route} upstream={Upstream} status={Status} error={Error}")]
     public static partial void UpstreamFailed(ILogger logger, string route, string upstream, int status, string error);
 
+    [LoggerMessage(1320, LogLevel.Debug, "request refused: client error status={Status} reason={Reason}")]
+    public static partial void ClientError(ILogger logger, int status, string reason);
+
     [LoggerMessage(1400, LogLevel.Information, "certificate loaded subject={Subject} not_after={NotAfter} sha256={Fingerprint}")]
     public static partial void CertificateLoaded(ILogger logger, string subject, string notAfter, string fingerprint);
 

@@ -2,7 +2,10 @@ namespace McpTunnel.Gateway;
 
 /// <summary>
 /// Counters the data path keeps for operators and tests. Plain interlocked fields: the hot path pays one
-/// atomic add per event and nothing when nobody reads them.
+/// atomic add per event and nothing when nobody reads them. Every label value comes from a closed set, never
+/// from what a client sent: route names from the configuration, HTTP methods from <see cref="MethodLabel"/>
+/// (the standard methods, else <c>_OTHER</c>), status classes from <see cref="StatusLabel"/>, handshake failure
+/// reasons from a fixed list; so no request can add a series.
 /// </summary>
 public sealed class GatewayMetrics
 {
@@ -13,6 +16,7 @@ public sealed class GatewayMetrics
     private long _ipRejections;
     private long _tlsHandshakeFailures;
     private long _upstreamErrors;
+    private long _clientErrors;
 
     public long ActiveWebSockets => Interlocked.Read(ref _activeWebSockets);
 
@@ -27,6 +31,9 @@ public sealed class GatewayMetrics
     public long TlsHandshakeFailures => Interlocked.Read(ref _tlsHandshakeFailures);
 
     public long UpstreamErrors => Interlocked.Read(ref _upstreamErrors);
+
+    /// <summary>Requests refused or failed because of the client: an invalid Host, CONNECT, a malformed body, a client that went away mid-response.</summary>
+    public long ClientErrors => Interlocked.Read(ref _clientErrors);
 
     internal void WebSocketOpened()
     {
@@ -56,21 +63,43 @@ public sealed class GatewayMetrics
 
     internal void UpstreamError() => Interlocked.Increment(ref _upstreamErrors);
 
+    internal void ClientError() => Interlocked.Increment(ref _clientErrors);
+
+    /// <summary>The <c>method</c> label: the method's canonical name when it is one of RFC 9110's or PATCH, else <c>_OTHER</c>.</summary>
+    public static string MethodLabel(string method) => method switch
+    {
+        "GET" => "GET",
+        "POST" => "POST",
+        "DELETE" => "DELETE",
+        "PUT" => "PUT",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        "PATCH" => "PATCH",
+        "CONNECT" => "CONNECT",
+        "TRACE" => "TRACE",
+        _ => "_OTHER",
+    };
+
+    private static readonly string[] StatusClasses = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+    /// <summary>The <c>status</c> label: the status class (<c>2xx</c> … <c>5xx</c>), <c>other</c> outside 100–599.</summary>
+    public static string StatusLabel(int status) => status is >= 100 and <= 599 ? StatusClasses[(status / 100) - 1] : "other";
+
     /// <summary>Upper bounds, in seconds, of the request duration histogram buckets.</summary>
     public static readonly double[] DurationBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
 
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Route, string Method, int Status), long[]> _byRoute = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Route, string Method, string Status), long[]> _byRoute = new();
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Histogram> _durations = new();
 
     internal void RequestFinished(string route, string method, int status, TimeSpan elapsed)
     {
-        var counter = _byRoute.GetOrAdd((route, method, status), static _ => new long[1]);
+        var counter = _byRoute.GetOrAdd((route, MethodLabel(method), StatusLabel(status)), static _ => new long[1]);
         Interlocked.Increment(ref counter[0]);
         _durations.GetOrAdd(route, static _ => new Histogram()).Observe(elapsed.TotalSeconds);
     }
 
-    /// <summary>Requests by route, method and status, for /metrics.</summary>
-    public IEnumerable<(string Route, string Method, int Status, long Count)> RequestsByRoute =>
+    /// <summary>Requests by route, method label and status class, for /metrics.</summary>
+    public IEnumerable<(string Route, string Method, string Status, long Count)> RequestsByRoute =>
         _byRoute.Select(p => (p.Key.Route, p.Key.Method, p.Key.Status, Interlocked.Read(ref p.Value[0])));
 
     /// <summary>Request duration histograms by route, for /metrics.</summary>

@@ -25,12 +25,14 @@ public sealed class GatewayServer : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly ILogger _logger;
     private readonly InnerRequestHandler _inner;
+    private readonly LogLevelFilter _logLevel;
     private GatewayConfig _config;
     private bool _started;
 
-    private GatewayServer(WebApplication app, GatewayConfig config, ServerCertificateStore certificates, GatewayMetrics metrics, InnerRequestHandler inner, ILogger logger)
+    private GatewayServer(WebApplication app, GatewayConfig config, ServerCertificateStore certificates, GatewayMetrics metrics, InnerRequestHandler inner, LogLevelFilter logLevel, ILogger logger)
     {
         _app = app;
+        _logLevel = logLevel;
         _config = config;
         Certificates = certificates;
         Metrics = metrics;
@@ -44,6 +46,9 @@ public sealed class GatewayServer : IAsyncDisposable
 
     public RouteTable Routes => _inner.Routes;
 
+    /// <summary>The routing state requests start with now (tests watch an old one drain).</summary>
+    internal RoutingState RoutingStateForTests => _inner.State;
+
     /// <summary>The configuration in force (after reloads).</summary>
     public GatewayConfig Config => _config;
 
@@ -55,28 +60,23 @@ public sealed class GatewayServer : IAsyncDisposable
 
     /// <summary>
     /// Builds the gateway. Throws <see cref="CertificateLoadException"/> when the certificate pair or the
-    /// upstream CA file cannot be used.
+    /// upstream CA file cannot be used. <paramref name="upstreamResolver"/> replaces the system resolver for
+    /// upstream names (tests).
     /// </summary>
-    public static GatewayServer Create(GatewayConfig config, ILoggerProvider logs, TimeProvider? time = null, RequestDelegate? health = null)
+    public static GatewayServer Create(GatewayConfig config, ILoggerProvider logs, TimeProvider? time = null, RequestDelegate? health = null, UpstreamResolver? upstreamResolver = null)
     {
         var metrics = new GatewayMetrics();
         var tlsReporter = new TlsHandshakeFailureReporter(metrics);
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ApplicationName = "mcp-tunnel" });
 
-        var level = config.LogLevel switch
-        {
-            "debug" => LogLevel.Debug,
-            "warn" => LogLevel.Warning,
-            "error" => LogLevel.Error,
-            _ => LogLevel.Information,
-        };
+        // log_level is a filter a reload can change (framework chatter stays out unless debugging); the minimum
+        // level is the lowest log_level there is, so nothing is dropped before the filter sees it.
+        var logLevel = new LogLevelFilter(config.LogLevel);
         builder.Logging.ClearProviders();
         builder.Logging.AddProvider(logs);
         builder.Logging.AddProvider(tlsReporter);
-        builder.Logging.SetMinimumLevel(level);
-        // Framework chatter stays out of the log unless debugging; our own categories follow log_level.
-        builder.Logging.AddFilter("Microsoft", level <= LogLevel.Debug ? LogLevel.Debug : LogLevel.Warning);
-        builder.Logging.AddFilter("Yarp", level <= LogLevel.Debug ? LogLevel.Debug : LogLevel.Warning);
+        builder.Logging.SetMinimumLevel(LogLevel.Debug);
+        builder.Logging.AddFilter(logLevel.Allows);
         builder.Logging.AddFilter<TlsHandshakeFailureReporter>(TlsHandshakeFailureReporter.KestrelHttpsCategory, LogLevel.Debug);
 
         var timeProvider = time ?? TimeProvider.System;
@@ -84,7 +84,8 @@ public sealed class GatewayServer : IAsyncDisposable
         {
             b.ClearProviders();
             b.AddProvider(new NonDisposingProvider(logs));
-            b.SetMinimumLevel(level);
+            b.SetMinimumLevel(LogLevel.Debug);
+            b.AddFilter(logLevel.Allows);
         });
         var gatewayLogger = loggerFactoryForStartup.CreateLogger("McpTunnel.Gateway");
         tlsReporter.Attach(gatewayLogger);
@@ -97,6 +98,11 @@ public sealed class GatewayServer : IAsyncDisposable
         builder.Services.AddSingleton(listener);
         builder.Services.AddSingleton<OuterWebSocketHandler>();
         builder.Services.AddSingleton<InnerRequestHandler>();
+        if (upstreamResolver is not null)
+        {
+            builder.Services.AddSingleton(upstreamResolver);
+        }
+
         builder.Services.AddHttpForwarder();
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = config.ShutdownTimeout);
 
@@ -130,35 +136,60 @@ public sealed class GatewayServer : IAsyncDisposable
             branch.Run(outer.HandleAsync);
         });
         app.Run(inner.HandleAsync);
-        return new GatewayServer(app, config, certificates, metrics, inner, gatewayLogger);
+        return new GatewayServer(app, config, certificates, metrics, inner, logLevel, gatewayLogger);
     }
 
     private static bool IsHealth(HttpContext context, IPEndPoint health) => context.Connection.LocalPort == health.Port;
 
     /// <summary>
-    /// Applies a new configuration without a restart: routes, allowed IPs, upstream trust. Fields that need a
-    /// new listener or a new certificate path are reported and left as they are. In-flight requests are not
-    /// touched. Throws <see cref="CertificateLoadException"/> when <c>upstream.tls.ca_file</c> cannot be read;
-    /// then nothing changes.
+    /// Applies a new configuration without a restart: routes, allowed IPs, upstream trust, the upstream
+    /// timeouts (with a new upstream connection pool) and <c>log_level</c>. Fields that need a new listener, new
+    /// Kestrel limits or a new connector are reported (<c>configuration change needs a restart to apply</c>) and
+    /// left as they are. In-flight requests are not touched. Throws <see cref="CertificateLoadException"/> when
+    /// <c>upstream.tls.ca_file</c> cannot be read; then nothing changes.
     /// </summary>
     public void Reload(GatewayConfig config)
     {
         _inner.Reload(config);
+        _logLevel.Set(config.LogLevel);
+        var now = _config.Appliance;
+        var next = config.Appliance;
+        var restart = new List<string>();
         foreach (var (field, changed) in new[]
         {
             ("listen_addr", config.ListenAddr != _config.ListenAddr),
             ("tls", config.Tls != _config.Tls),
             ("shutdown_timeout", config.ShutdownTimeout != _config.ShutdownTimeout),
-            ("appliance.health_addr", config.Appliance.HealthAddr != _config.Appliance.HealthAddr),
+            ("appliance.health_addr", next.HealthAddr != now.HealthAddr),
+            ("appliance.tls_handshake_timeout", next.TlsHandshakeTimeout != now.TlsHandshakeTimeout),
+            ("appliance.cert_poll_interval", next.CertPollInterval != now.CertPollInterval),
+            ("appliance.websocket_keepalive", next.WebSocketKeepAlive != now.WebSocketKeepAlive),
+            ("appliance.request_headers_timeout", next.RequestHeadersTimeout != now.RequestHeadersTimeout),
+            ("appliance.max_request_headers_bytes", next.MaxRequestHeadersBytes != now.MaxRequestHeadersBytes),
+            ("appliance.websocket_paths", !next.WebSocketPaths.SequenceEqual(now.WebSocketPaths)),
+            ("appliance.data_dir", next.DataDir != now.DataDir),
+            ("appliance.cloudflared", next.Cloudflared != now.Cloudflared),
         })
         {
             if (changed)
             {
-                GatewayLog.NeedsRestart(_logger, field);
+                restart.Add(field);
             }
         }
 
-        _config = config with { ListenAddr = _config.ListenAddr, Tls = _config.Tls, ShutdownTimeout = _config.ShutdownTimeout };
+        // Whatever else appliance: holds is fixed at start too; name the section when no field above did.
+        var applied = now with { UpstreamConnectTimeout = next.UpstreamConnectTimeout, UpstreamIdleTimeout = next.UpstreamIdleTimeout };
+        if (restart.Count == 0 && next with { WebSocketPaths = now.WebSocketPaths } != applied)
+        {
+            restart.Add("appliance");
+        }
+
+        foreach (var field in restart)
+        {
+            GatewayLog.NeedsRestart(_logger, field);
+        }
+
+        _config = config with { ListenAddr = _config.ListenAddr, Tls = _config.Tls, ShutdownTimeout = _config.ShutdownTimeout, Appliance = applied };
         GatewayLog.Reloaded(_logger, config.Routes.Count);
     }
 

@@ -42,6 +42,44 @@ public sealed class RouteTable
         return false;
     }
 
+    /// <summary>
+    /// False for a Host the gateway refuses with 400: one with a character outside ASCII, or a punycode label
+    /// (<c>xn--</c>) that does not decode. Routing compares the ASCII form as received, so a route key
+    /// <c>xn--bcher-kva</c> matches the Host <c>xn--bcher-kva.…</c> and never its Unicode form.
+    /// </summary>
+    public static bool IsValidHost(ReadOnlySpan<char> host)
+    {
+        if (!System.Text.Ascii.IsValid(host))
+        {
+            return false;
+        }
+
+        host = NormalizeHost(host);
+        if (host.StartsWith("[") || host.IndexOf("xn--", StringComparison.OrdinalIgnoreCase) < 0)
+        {
+            return true;
+        }
+
+        foreach (var range in host.Split('.'))
+        {
+            var label = host[range];
+            if (label.StartsWith("xn--", StringComparison.OrdinalIgnoreCase))
+            {
+                try
+                {
+                    // A new mapping each time: instance members are not documented as thread-safe.
+                    new System.Globalization.IdnMapping().GetUnicode(label.ToString());
+                }
+                catch (ArgumentException)
+                {
+                    return false;
+                }
+            }
+        }
+
+        return true;
+    }
+
     /// <summary>Strips the port (also from a bracketed IPv6 literal) and a trailing dot.</summary>
     public static ReadOnlySpan<char> NormalizeHost(ReadOnlySpan<char> host)
     {

@@ -53,7 +53,11 @@ internal static class CertCommands
             var directory = new DataDirectory(result.GetValue(output)!);
             try
             {
-                directory.Ensure();
+                if (directory.Ensure() is { } note)
+                {
+                    Console.Error.WriteLine($"cert: {note}");
+                }
+
                 using var directoryLock = directory.Lock();
                 if (directory.Exists(DataDirectory.CaKey) && !result.GetValue(force))
                 {

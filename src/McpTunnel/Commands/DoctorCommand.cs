@@ -55,9 +55,13 @@ internal static class DoctorCommand
         {
             checks.Add(await CheckCloudflaredAsync(config, args.Timeout, cancellationToken).ConfigureAwait(false));
             checks.Add(await CheckLoopbackProbeAsync(config, args.Timeout, cancellationToken).ConfigureAwait(false));
-            foreach (var (name, upstream) in config.Routes.OrderBy(r => r.Key, StringComparer.Ordinal))
+            var (upstreams, trustProblem) = UpstreamClientFor(config);
+            using (upstreams)
             {
-                checks.AddRange(await CheckRouteAsync(name, upstream, config, args, cancellationToken).ConfigureAwait(false));
+                foreach (var (name, upstream) in config.Routes.OrderBy(r => r.Key, StringComparer.Ordinal))
+                {
+                    checks.AddRange(await CheckRouteAsync(name, upstream, config, upstreams, trustProblem, args, cancellationToken).ConfigureAwait(false));
+                }
             }
         }
 
@@ -218,104 +222,144 @@ internal static class DoctorCommand
         }
     }
 
-    private static async Task<List<DoctorCheck>> CheckRouteAsync(string name, UpstreamTarget upstream, GatewayConfig config, Arguments args, CancellationToken cancellationToken)
+    /// <summary>
+    /// The gateway's own upstream client (IP policy, trust, connector, pool), so that each route is checked on
+    /// exactly the path its requests take. When <c>upstream.tls.ca_file</c> cannot be used, a client that trusts
+    /// nothing still checks the http routes, and the problem is reported for the https ones.
+    /// </summary>
+    private static (UpstreamClient Client, string? TrustProblem) UpstreamClientFor(GatewayConfig config)
+    {
+        var logger = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+        try
+        {
+            return (new UpstreamClient(config, new GatewayMetrics(), logger), null);
+        }
+        catch (CertificateLoadException ex)
+        {
+            var trustNothing = config with { Upstream = config.Upstream with { CaFile = null, IncludeSystemCas = false } };
+            return (new UpstreamClient(trustNothing, new GatewayMetrics(), logger), ex.Message);
+        }
+    }
+
+    /// <summary>The inner Host the edge sends for a route: its key under the tunnel domain, or the key itself when it is a full host name.</summary>
+    internal static string EdgeHost(string route, GatewayConfig config) =>
+        config.TunnelDomain.Length == 0 || route.Contains('.', StringComparison.Ordinal) ? route : $"{route}.{config.TunnelDomain}";
+
+    private static async Task<List<DoctorCheck>> CheckRouteAsync(string name, UpstreamTarget upstream, GatewayConfig config, UpstreamClient upstreams, string? trustProblem, Arguments args, CancellationToken cancellationToken)
     {
         var label = $"route {name}";
         var checks = new List<DoctorCheck>();
+        var connector = upstreams.Connector;
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(args.Timeout);
         IPAddress[] addresses;
         try
         {
-            addresses = IPAddress.TryParse(upstream.Host, out var literal)
-                ? [literal]
-                : await Dns.GetHostAddressesAsync(upstream.Host, AddressFamily.InterNetwork, cancellationToken).ConfigureAwait(false);
+            addresses = await connector.LookupAsync(upstream.Host, timeout.Token).ConfigureAwait(false);
         }
-        catch (SocketException ex)
+        catch (Exception ex) when (ex is UpstreamDialException or OperationCanceledException)
         {
-            checks.Add(new DoctorCheck($"{label} dns", DoctorCheck.Fail, $"{upstream.Host}: {ex.Message}", "check the name, or the host's resolver"));
-            return checks;
-        }
-
-        if (addresses.Length == 0)
-        {
-            checks.Add(new DoctorCheck($"{label} dns", DoctorCheck.Fail, $"{upstream.Host} has no IPv4 address", "upstreams are dialled over IPv4 only"));
+            checks.Add(new DoctorCheck($"{label} dns", DoctorCheck.Fail, ex is OperationCanceledException ? $"lookup {upstream.Host}: no answer within {args.Timeout.TotalSeconds:0.#}s" : ex.Message,
+                ex.Message.Contains("no IPv4", StringComparison.Ordinal) ? "upstreams are dialled over IPv4 only" : "check the name, or the host's resolver"));
             return checks;
         }
 
         checks.Add(new DoctorCheck($"{label} dns", DoctorCheck.Pass, $"{upstream.Host} -> {string.Join(", ", addresses.Select(a => a.ToString()))}"));
-        var policy = new UpstreamIpPolicy(config.Upstream);
-        var rejected = addresses.FirstOrDefault(a => !policy.IsAllowed(a));
-        if (rejected is not null)
-        {
-            checks.Add(new DoctorCheck($"{label} ip policy", DoctorCheck.Fail, $"IP validation failed: {rejected} is not a private address (allowed: {policy.Description})", $"add the narrowest CIDR (e.g. {rejected}/32) to upstream.allowed_ips"));
-            return checks;
-        }
-
-        checks.Add(new DoctorCheck($"{label} ip policy", DoctorCheck.Pass, $"allowed by {string.Join(", ", addresses.Select(a => policy.MatchingRule(a)).Distinct())}"));
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(args.Timeout);
-        var started = Stopwatch.GetTimestamp();
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         try
         {
-            await socket.ConnectAsync(new IPEndPoint(addresses[0], upstream.Port), timeout.Token).ConfigureAwait(false);
-            checks.Add(new DoctorCheck($"{label} tcp", DoctorCheck.Pass, $"{addresses[0]}:{upstream.Port} in {Stopwatch.GetElapsedTime(started).TotalMilliseconds:0} ms"));
+            connector.CheckPolicy(upstream.Host, addresses);
         }
-        catch (Exception ex) when (ex is SocketException or OperationCanceledException)
+        catch (UpstreamIpRejectedException ex)
         {
-            checks.Add(new DoctorCheck($"{label} tcp", DoctorCheck.Fail, $"dial tcp {addresses[0]}:{upstream.Port}: {(ex is OperationCanceledException ? "timed out (unreachable)" : ex.Message)}", "is the MCP server running and listening on that address?"));
+            checks.Add(new DoctorCheck($"{label} ip policy", DoctorCheck.Fail, $"{ex.Message} (allowed: {connector.Policy.Description})", $"add the narrowest CIDR (e.g. {ex.Address}/32) to upstream.allowed_ips"));
             return checks;
         }
 
-        using var handler = new SocketsHttpHandler
+        checks.Add(new DoctorCheck($"{label} ip policy", DoctorCheck.Pass, $"allowed by {string.Join(", ", addresses.Select(a => connector.Policy.MatchingRule(a)).Distinct())}"));
+        var started = Stopwatch.GetTimestamp();
+        Stream connection;
+        try
         {
-            UseProxy = false,
-            ConnectCallback = async (context, ct) =>
-            {
-                var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-                await s.ConnectAsync(new IPEndPoint(addresses[0], upstream.Port), ct).ConfigureAwait(false);
-                return new NetworkStream(s, ownsSocket: true);
-            },
-        };
-        if (upstream.IsHttps)
+            connection = await connector.ConnectAsync(upstream.Host, upstream.Port, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is UpstreamDialException or OperationCanceledException)
         {
-            // The same trust the gateway applies (upstream.tls.ca_file, include_system_cas, host name).
-            UpstreamTrust trust;
-            try
-            {
-                trust = new UpstreamTrust(config.Upstream);
-            }
-            catch (CertificateLoadException ex)
-            {
-                checks.Add(new DoctorCheck($"{label} tls", DoctorCheck.Fail, ex.Message, "point upstream.tls.ca_file at a PEM bundle of CA certificates"));
-                return checks;
-            }
-
-            handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, chain, errors) => trust.Validate(certificate, chain, errors);
+            checks.Add(new DoctorCheck($"{label} tcp", DoctorCheck.Fail, ex is OperationCanceledException ? $"{upstream.Host}:{upstream.Port}: timed out (unreachable)" : ex.Message, "is the MCP server running and listening on that address?"));
+            return checks;
         }
 
-        using var http = new HttpClient(handler) { Timeout = args.Timeout };
+        await using (connection.ConfigureAwait(false))
+        {
+            checks.Add(new DoctorCheck($"{label} tcp", DoctorCheck.Pass, $"{upstream.Host}:{upstream.Port} in {Stopwatch.GetElapsedTime(started).TotalMilliseconds:0} ms"));
+            if (upstream.IsHttps)
+            {
+                if (trustProblem is not null)
+                {
+                    checks.Add(new DoctorCheck($"{label} tls", DoctorCheck.Fail, trustProblem, "point upstream.tls.ca_file at a PEM bundle of CA certificates"));
+                    return checks;
+                }
+
+                // The handshake the gateway makes: the route URL's host as the server name, the gateway's trust.
+                try
+                {
+                    started = Stopwatch.GetTimestamp();
+                    using var handshakeTimeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                    handshakeTimeout.CancelAfter(args.Timeout);
+                    await using var tls = await connector.AuthenticateAsync(connection, upstream.Host, upstream.Port, [SslApplicationProtocol.Http2, SslApplicationProtocol.Http11], handshakeTimeout.Token).ConfigureAwait(false);
+                    checks.Add(new DoctorCheck($"{label} tls", DoctorCheck.Pass,
+                        $"{tls.SslProtocol}, certificate for {upstream.Host} verified ({(config.Upstream.CaFile is null ? "" : "upstream.tls.ca_file")}{(config.Upstream.CaFile is not null && config.Upstream.IncludeSystemCas ? " + " : "")}{(config.Upstream.IncludeSystemCas ? "system CAs" : "")}) in {Stopwatch.GetElapsedTime(started).TotalMilliseconds:0} ms"));
+                }
+                catch (Exception ex) when (ex is UpstreamDialException or OperationCanceledException)
+                {
+                    checks.Add(new DoctorCheck($"{label} tls", DoctorCheck.Fail, ex is OperationCanceledException ? "TLS handshake timed out" : ex.Message,
+                        $"the certificate must name {upstream.Host} (an IP address needs an IP SAN) and chain to upstream.tls.ca_file{(config.Upstream.IncludeSystemCas ? " or a system CA" : "")}"));
+                    return checks;
+                }
+            }
+        }
+
+        // The request itself goes through the gateway's client, with the Host header the edge sends: the
+        // same pool, connector and TLS as a forwarded request.
         using var request = new HttpRequestMessage(HttpMethod.Post, $"{upstream.DestinationPrefix}{args.McpPath}")
         {
+            Version = HttpVersion.Version20,
+            VersionPolicy = HttpVersionPolicy.RequestVersionOrLower,
             Content = new StringContent("""{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"mcp-tunnel-doctor","version":"1"}}}""", Encoding.UTF8, "application/json"),
         };
+        request.Headers.Host = EdgeHost(name, config);
+        request.Headers.TryAddWithoutValidation("X-Forwarded-Proto", "https");
         request.Headers.Accept.ParseAdd("application/json");
         request.Headers.Accept.ParseAdd("text/event-stream");
         try
         {
-            using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+            using var requestTimeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            requestTimeout.CancelAfter(args.Timeout);
+            using var response = await upstreams.Invoker.SendAsync(request, requestTimeout.Token).ConfigureAwait(false);
             var status = (int)response.StatusCode;
+            var via = $"initialize on {args.McpPath} (Host {request.Headers.Host}, HTTP/{response.Version})";
             checks.Add(response.IsSuccessStatusCode
-                ? new DoctorCheck($"{label} mcp", DoctorCheck.Pass, $"initialize on {args.McpPath}: HTTP {status}{(upstream.IsHttps ? ", TLS verified" : "")}")
+                ? new DoctorCheck($"{label} mcp", DoctorCheck.Pass, $"{via}: HTTP {status}")
                 : status == 401
-                    ? new DoctorCheck($"{label} mcp", DoctorCheck.Pass, $"initialize on {args.McpPath}: HTTP 401 (the server wants OAuth; Claude authenticates end to end)")
-                    : new DoctorCheck($"{label} mcp", DoctorCheck.Fail, $"initialize on {args.McpPath}: HTTP {status}", status == 404 ? "wrong path? pass --path (FastMCP serves /mcp)" : "see the MCP server's log"));
+                    ? new DoctorCheck($"{label} mcp", DoctorCheck.Pass, $"{via}: HTTP 401 (the server wants OAuth; Claude authenticates end to end)")
+                    : new DoctorCheck($"{label} mcp", DoctorCheck.Fail, $"{via}: HTTP {status}", status == 404 ? "wrong path? pass --path (FastMCP serves /mcp)" : "see the MCP server's log"));
         }
         catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException or IOException)
         {
-            checks.Add(new DoctorCheck($"{label} mcp", DoctorCheck.Fail, $"initialize: {ex.Message}", upstream.IsHttps ? "TLS to the upstream failed: check upstream.tls.ca_file / include_system_cas" : "see the MCP server's log"));
+            checks.Add(new DoctorCheck($"{label} mcp", DoctorCheck.Fail, $"initialize: {(ex is OperationCanceledException ? $"no answer within {args.Timeout.TotalSeconds:0.#}s" : Innermost(ex).Message)}", "see the MCP server's log"));
         }
 
         return checks;
+    }
+
+    private static Exception Innermost(Exception exception)
+    {
+        var inner = exception;
+        while (inner.InnerException is not null)
+        {
+            inner = inner.InnerException;
+        }
+
+        return inner;
     }
 
     private static async Task<DoctorCheck> CheckOutboundAsync(string name, string target, string fix, TimeSpan timeout, CancellationToken cancellationToken)

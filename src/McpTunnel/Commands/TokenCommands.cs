@@ -40,7 +40,11 @@ internal static class TokenCommands
         var directory = new DataDirectory(outputPath);
         try
         {
-            directory.Ensure();
+            if (directory.Ensure() is { } note)
+            {
+                error.WriteLine($"token: {note}");
+            }
+
             using var directoryLock = directory.Lock();
             var previous = directory.ReadValue(DataDirectory.TunnelToken);
             directory.WriteValue(DataDirectory.TunnelToken, value);

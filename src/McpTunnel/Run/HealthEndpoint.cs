@@ -89,7 +89,7 @@ public sealed class HealthEndpoint(Func<GatewayServer?> gateway, CloudflaredSupe
         if (server is not null)
         {
             var m = server.Metrics;
-            text.Append("# HELP mcp_tunnel_requests_total Inner requests by route, method and status.\n# TYPE mcp_tunnel_requests_total counter\n");
+            text.Append("# HELP mcp_tunnel_requests_total Inner requests by route, method (_OTHER for non-standard ones) and status class.\n# TYPE mcp_tunnel_requests_total counter\n");
             foreach (var (route, method, status, count) in m.RequestsByRoute.OrderBy(r => r.Route, StringComparer.Ordinal))
             {
                 text.Append(CultureInfo.InvariantCulture, $"mcp_tunnel_requests_total{{route=\"{Escape(route)}\",method=\"{Escape(method)}\",status=\"{status}\"}} {count}\n");
@@ -111,6 +111,7 @@ public sealed class HealthEndpoint(Func<GatewayServer?> gateway, CloudflaredSupe
 
             Metric("mcp_tunnel_no_route_total", "counter", "Requests answered 502 No route configured for host.", m.NoRoute);
             Metric("mcp_tunnel_upstream_errors_total", "counter", "Requests that failed towards the upstream (502/504).", m.UpstreamErrors);
+            Metric("mcp_tunnel_client_errors_total", "counter", "Requests refused or failed because of the client (invalid Host, CONNECT, malformed body, client gone mid-response).", m.ClientErrors);
             Metric("mcp_tunnel_ip_rejections_total", "counter", "Upstream addresses refused by upstream.allowed_ips.", m.IpRejections);
             text.Append("# HELP mcp_tunnel_tls_handshake_failures_total Failed inner TLS handshakes by reason.\n# TYPE mcp_tunnel_tls_handshake_failures_total counter\n");
             foreach (var (reason, count) in m.TlsHandshakeFailuresByReason.OrderBy(r => r.Reason, StringComparer.Ordinal))

@@ -104,4 +104,57 @@ public sealed class DoctorTests
         Assert.Contains("allowed by 127.0.0.1/32", checks["route echo ip policy"].Item2, StringComparison.Ordinal);
         Assert.Contains("certificate verified against ca.crt", checks["gateway probe"].Item2, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Doctor_checks_https_routes_on_the_path_requests_take_and_agrees_with_the_gateway()
+    {
+        // Issue 10 #2: doctor said "TLS verified" for a route whose every request failed, because it made its own
+        // connection with another server name. Now both go through the gateway's connector and trust.
+        using var pki = new UpstreamPki();
+        await using var named = await HttpsUpstream.StartAsync(pki.Issue("localhost"));
+        await using var literal = await HttpsUpstream.StartAsync(pki.Issue("127.0.0.1"));
+        using var trust = new TempDirectory();
+        var caFile = trust.Write("upstream-ca.crt", pki.CaPem);
+        var routes = $"""
+            named: https://localhost:{named.Port}
+            literal: https://127.0.0.1:{literal.Port}
+            wrongname: https://127.0.0.1:{named.Port}
+            """;
+        var upstreamYaml = $"upstream:\n  allowed_ips: [127.0.0.0/8]\n  tls:\n    ca_file: {caFile}";
+        await using var gateway = await GatewayHarness.StartAsync(routes, upstreamYaml);
+        var config = gateway.Directory.Write("doctor.yaml", $"""
+            listen_addr: "127.0.0.1:{ClosedPort()}"
+            tunnel_domain: {TestPki.Domain}
+            tls: {"{"} cert_file: tls.crt, key_file: tls.key {"}"}
+            routes:
+              named: https://localhost:{named.Port}
+              literal: https://127.0.0.1:{literal.Port}
+              wrongname: https://127.0.0.1:{named.Port}
+            {upstreamYaml}
+            appliance:
+              data_dir: {gateway.Directory.Path}
+              cloudflared: {"{"} enabled: false {"}"}
+            """);
+        var output = new StringWriter();
+        await DoctorCommand.RunAsync(new DoctorCommand.Arguments(config, true, $"127.0.0.1:{ClosedPort()}", $"127.0.0.1:{ClosedPort()}", "/mcp", TimeSpan.FromSeconds(5)), output, CancellationToken.None);
+        var checks = JsonDocument.Parse(output.ToString()).RootElement.EnumerateArray()
+            .ToDictionary(c => c.GetProperty("check").GetString()!, c => (Result: c.GetProperty("result").GetString(), Detail: c.GetProperty("detail").GetString()!));
+
+        using var http = gateway.CreateClient();
+        foreach (var route in new[] { "named", "literal", "wrongname" })
+        {
+            using var response = await http.PostAsync(new Uri($"https://{GatewayHarness.Host(route)}/mcp"), new StringContent("{}"));
+            var gatewayServes = response.IsSuccessStatusCode;
+            var doctorPasses = checks.TryGetValue($"route {route} mcp", out var mcp) && mcp.Result == "pass";
+            Assert.True(gatewayServes == doctorPasses, $"{route}: gateway {(int)response.StatusCode}, doctor {output}");
+        }
+
+        Assert.Equal("pass", checks["route named tls"].Result);
+        Assert.Contains("certificate for localhost verified", checks["route named tls"].Detail, StringComparison.Ordinal);
+        Assert.Contains($"Host named.{TestPki.Domain}", checks["route named mcp"].Detail, StringComparison.Ordinal);
+        Assert.Equal("pass", checks["route literal tls"].Result);
+        Assert.Equal("fail", checks["route wrongname tls"].Result);
+        Assert.Contains("tls handshake with 127.0.0.1", checks["route wrongname tls"].Detail, StringComparison.Ordinal);
+        Assert.DoesNotContain("route wrongname mcp", checks.Keys);
+    }
 }

@@ -32,9 +32,9 @@ public sealed partial class RunCommandTests : IAsyncLifetime
 
     private static string MainAssembly() => Path.Combine(AppContext.BaseDirectory, "mcp-tunnel.dll");
 
-    private string Yaml(string extraRoutes = "") => $"""
+    private string Yaml(string extraRoutes = "", string logLevel = "info") => $"""
         listen_addr: "127.0.0.1:{_gatewayPort}"
-        log_level: info
+        log_level: {logLevel}
         shutdown_timeout: 10s
         tunnel_domain: {TestPki.Domain}
         tls:
@@ -233,6 +233,28 @@ public sealed partial class RunCommandTests : IAsyncLifetime
         {
             Assert.Equal(HttpStatusCode.OK, still.StatusCode);
         }
+
+        // A file nested 100,000 levels deep is refused like any broken file: the daemon stays up (it used to die).
+        File.WriteAllText(_config, "routes: " + new string('[', 100_000));
+        Assert.Equal(0, Signals.Kill(_process.Id, Signals.SIGHUP));
+        await WaitForOutput("levels deep here");
+        using (var still = await http.GetAsync(new Uri($"https://second.{TestPki.Domain}/deep")))
+        {
+            Assert.Equal(HttpStatusCode.OK, still.StatusCode);
+        }
+
+        // Raising log_level to debug on reload brings debug lines back (the start level used to cap it).
+        Assert.DoesNotContain("level=DEBUG", Output, StringComparison.Ordinal);
+        File.WriteAllText(_config, Yaml($"second: http://127.0.0.1:{_upstream.Port}", logLevel: "debug"));
+        Assert.Equal(0, Signals.Kill(_process.Id, Signals.SIGHUP));
+        await WaitForOutput("msg=\"configuration reloaded\" routes=2");
+        using (var debugClient = EdgeClient())
+        using (var debugged = await debugClient.GetAsync(new Uri($"https://second.{TestPki.Domain}/debug")))
+        {
+            Assert.Equal(HttpStatusCode.OK, debugged.StatusCode);
+        }
+
+        await WaitForOutput("msg=\"websocket opened\"");
 
         // A rotated token restarts cloudflared with the new value; the gateway stays up.
         var rotated = CloudflaredSupervisorTests.NewToken();

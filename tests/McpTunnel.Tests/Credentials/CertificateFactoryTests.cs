@@ -109,4 +109,34 @@ public sealed class CertificateFactoryTests
         var ca = Factory.CreateCertificateAuthority();
         Assert.DoesNotContain("PRIVATE", ca.ToString(), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void A_ca_re_issued_with_the_same_key_still_verifies_the_server_certificates_it_signed()
+    {
+        // Issue 10: the AKI carried the CA's issuer name and serial besides the key id, so a CA certificate
+        // re-issued with the same key (new serial, new validity) no longer verified the server certificate.
+        var ca = Factory.CreateCertificateAuthority();
+        var server = Factory.CreateServerCertificate(ca, Domain);
+        using var original = X509Certificate2.CreateFromPem(ca.CertificatePem);
+        using var key = ECDsa.Create();
+        key.ImportFromPem(ca.PrivateKeyPem);
+        var request = new CertificateRequest(original.SubjectName, key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
+        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(original.Extensions.OfType<X509SubjectKeyIdentifierExtension>().Single().SubjectKeyIdentifier!, false));
+        using var reissued = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-1), DateTimeOffset.UtcNow.AddYears(10));
+        Assert.NotEqual(original.SerialNumber, reissued.SerialNumber);
+        using var leaf = X509Certificate2.CreateFromPem(server.CertificatePem);
+
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.Add(reissued);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        Assert.True(chain.Build(leaf), string.Join("; ", chain.ChainStatus.Select(s => s.StatusInformation)));
+
+        // The AKI is the key id alone: [0] keyIdentifier, no [1] authorityCertIssuer, no [2] serial.
+        var aki = new AsnReader(leaf.Extensions["2.5.29.35"]!.RawData, AsnEncodingRules.DER).ReadSequence();
+        aki.ReadOctetString(new Asn1Tag(TagClass.ContextSpecific, 0));
+        Assert.False(aki.HasData);
+    }
 }

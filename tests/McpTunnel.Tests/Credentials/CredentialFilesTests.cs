@@ -22,18 +22,56 @@ public sealed class CredentialFilesTests
     }
 
     [Fact]
-    public void Temporary_files_left_by_a_killed_writer_are_removed_and_the_directory_tightened()
+    public void Only_our_own_temporary_files_are_removed_and_an_existing_directory_keeps_its_mode()
     {
         using var directory = new TempDirectory();
         var data = new DataDirectory(directory.File("data"));
         Directory.CreateDirectory(data.Path);
         File.SetUnixFileMode(data.Path, (UnixFileMode)0b111_101_101);
-        File.WriteAllText(data.File(".tls.key.123.abc.tmp"), "half a key");
+        var ours = data.File($".tls.key.mcp-tunnel-tmp.{Guid.NewGuid():N}.tmp");
+        File.WriteAllText(ours, "half a key");
+        File.WriteAllText(data.File(".editor-swap.tmp"), "someone else's");
+        File.WriteAllText(data.File(".tls.key.123.abc.tmp"), "not our name pattern");
 
-        data.Ensure();
+        var note = data.Ensure();
 
-        Assert.Empty(Directory.EnumerateFiles(data.Path));
+        Assert.False(File.Exists(ours));
+        Assert.True(File.Exists(data.File(".editor-swap.tmp")));
+        Assert.True(File.Exists(data.File(".tls.key.123.abc.tmp")));
+        Assert.Equal((UnixFileMode)0b111_101_101, File.GetUnixFileMode(data.Path));
+        Assert.Contains("is mode 0755: others can see the names of the files", note, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_directory_we_create_is_0700()
+    {
+        using var directory = new TempDirectory();
+        var data = new DataDirectory(directory.File("new/data"));
+
+        Assert.Null(data.Ensure());
+
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(data.Path));
+    }
+
+    [Fact]
+    public void Atomic_writes_name_their_temporary_files_so_the_cleanup_recognises_them()
+    {
+        using var directory = new TempDirectory();
+        string? seen = null;
+        using (var watcher = new FileSystemWatcher(directory.Path) { EnableRaisingEvents = true })
+        {
+            watcher.Created += (_, e) => seen ??= e.Name;
+            AtomicFile.Write(directory.File("tunnel-token"), "t\n");
+            // The watcher reports the creation of the temporary file (before the rename); wait for the event.
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            while (seen is null && DateTime.UtcNow < deadline)
+            {
+                Thread.Sleep(10);
+            }
+        }
+
+        Assert.NotNull(seen);
+        Assert.Matches(@"^\.tunnel-token\.mcp-tunnel-tmp\.[0-9a-f]{32}\.tmp$", seen);
     }
 
     [Fact]

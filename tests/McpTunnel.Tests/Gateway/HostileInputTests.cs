@@ -4,6 +4,7 @@ using System.Net.Security;
 using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Text;
+using McpTunnel.Gateway;
 using McpTunnel.Operations;
 using McpTunnel.Tests.Infrastructure;
 
@@ -18,6 +19,7 @@ public sealed class HostileInputTests : IAsyncLifetime
     private EchoUpstream _upstream = null!;
     private TcpListener _garbage = null!;
     private TcpListener _staller = null!;
+    private TcpListener _hopByHop = null!;
     private GatewayHarness _gateway = null!;
 
     public async Task InitializeAsync()
@@ -34,11 +36,20 @@ public sealed class HostileInputTests : IAsyncLifetime
             await client.GetStream().ReadAsync(new byte[4096]);
             await Task.Delay(TimeSpan.FromSeconds(30));
         });
+        _hopByHop = Serve(async client =>
+        {
+            // An upstream that nominates a header as hop-by-hop in its Connection header.
+            var stream = client.GetStream();
+            await stream.ReadAsync(new byte[4096]);
+            await stream.WriteAsync("HTTP/1.1 200 OK\r\nConnection: X-Hop, close\r\nX-Hop: upstream-internal\r\nX-End: kept\r\nContent-Length: 2\r\n\r\nok"u8.ToArray());
+        });
         _gateway = await GatewayHarness.StartAsync(
             $"""
             echo: http://127.0.0.1:{_upstream.Port}
             garbage: http://127.0.0.1:{((IPEndPoint)_garbage.LocalEndpoint).Port}
             stall: http://127.0.0.1:{((IPEndPoint)_staller.LocalEndpoint).Port}
+            hop: http://127.0.0.1:{((IPEndPoint)_hopByHop.LocalEndpoint).Port}
+            xn--bcher-kva: http://127.0.0.1:{_upstream.Port}
             """,
             "upstream:\n  allowed_ips: [127.0.0.0/8]\nappliance:\n  request_headers_timeout: 1s\n  upstream_idle_timeout: 1s\n  tls_handshake_timeout: 2s\n  max_request_headers_bytes: 8192");
     }
@@ -48,6 +59,7 @@ public sealed class HostileInputTests : IAsyncLifetime
         await _gateway.DisposeAsync();
         _garbage.Stop();
         _staller.Stop();
+        _hopByHop.Stop();
         await _upstream.DisposeAsync();
     }
 
@@ -475,6 +487,260 @@ public sealed class HostileInputTests : IAsyncLifetime
         using var response = await http.GetAsync(new Uri($"https://{GatewayHarness.Host("stall")}/x"));
         Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
         await AssertStillServes();
+    }
+
+    [Fact]
+    public async Task Method_names_chosen_by_the_client_never_become_metric_labels()
+    {
+        // Issue 10 #3: thousands of unique 7 KB methods grew RSS and /metrics for good. Labels come from closed sets.
+        using var http = _gateway.CreateClient();
+        for (var i = 0; i < 40; i++)
+        {
+            using var request = new HttpRequestMessage(new HttpMethod($"M{i}{new string('X', 1000)}"), new Uri($"https://{GatewayHarness.Host("echo")}/m"));
+            using var response = await http.SendAsync(request);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        using (var teapot = await http.GetAsync(new Uri($"https://{GatewayHarness.Host("echo")}/status/418")))
+        {
+            Assert.Equal((HttpStatusCode)418, teapot.StatusCode);
+        }
+
+        var series = _gateway.Server.Metrics.RequestsByRoute.ToList();
+        Assert.Equal([("echo", "GET", "4xx", 1L), ("echo", "_OTHER", "2xx", 40L)], series.OrderBy(s => s.Method, StringComparer.Ordinal).ToList());
+        var metrics = new McpTunnel.Run.HealthEndpoint(() => _gateway.Server, null, TimeProvider.System).Metrics();
+        Assert.Contains("mcp_tunnel_requests_total{route=\"echo\",method=\"_OTHER\",status=\"2xx\"} 40", metrics, StringComparison.Ordinal);
+        Assert.DoesNotContain("XXXX", metrics, StringComparison.Ordinal);
+        Assert.True(metrics.Length < 8192, $"/metrics is {metrics.Length} bytes");
+    }
+
+    [Theory]
+    [InlineData("xn--.abcd1234.tunnel.test")]
+    [InlineData("xn--bcher-kva.xn--.abcd1234.tunnel.test")]
+    [InlineData("echo.xn--ab-.tunnel.test")]
+    public async Task A_punycode_label_that_does_not_decode_gets_400_logged_at_debug(string host)
+    {
+        // Issue 10 #7: such hosts got 500 and an ERROR line each, so anyone could flood the log at ERROR.
+        var answer = await InnerRawAsync($"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        Assert.True(answer.StartsWith("HTTP/1.1 400", StringComparison.Ordinal), string.Join("\n", _gateway.Logs.Lines.Select(l => $"{l.Level} {l.Category} {l.Message} {l.Exception}")));
+        Assert.DoesNotContain(_gateway.Logs.Lines, l => l.Level >= Microsoft.Extensions.Logging.LogLevel.Warning);
+        var line = Assert.Single(_gateway.Logs.Lines, l => l.Message.StartsWith("request refused: client error status=400", StringComparison.Ordinal));
+        Assert.Equal(Microsoft.Extensions.Logging.LogLevel.Debug, line.Level);
+        Assert.Equal(1, _gateway.Server.Metrics.ClientErrors);
+        Assert.Equal(0, _gateway.Server.Metrics.UpstreamErrors);
+        await AssertStillServes();
+    }
+
+    [Fact]
+    public async Task A_punycode_label_that_does_not_decode_gets_400_and_no_log_line_at_the_default_level()
+    {
+        // At log_level info (the default) these got 500 and an ERROR line with a stack trace per request.
+        await using var gateway = await GatewayHarness.StartAsync($"echo: http://127.0.0.1:{_upstream.Port}", "upstream:\n  allowed_ips: [127.0.0.0/8]", logLevel: "info");
+        await using var connection = await EdgeClient.ConnectAsync(gateway.EdgeOptions with { ApplicationProtocols = [SslApplicationProtocol.Http11] }, GatewayHarness.Host("echo"), CancellationToken.None);
+        await connection.Stream.WriteAsync(Encoding.ASCII.GetBytes($"GET / HTTP/1.1\r\nHost: xn--.{TestPki.Domain}\r\nConnection: close\r\n\r\n"));
+        var answer = await ReadAllAsync(connection.Stream);
+        Assert.StartsWith("HTTP/1.1 400", answer, StringComparison.Ordinal);
+        Assert.DoesNotContain(gateway.Logs.Lines, l => l.Level >= Microsoft.Extensions.Logging.LogLevel.Warning);
+        Assert.Equal(1, gateway.Server.Metrics.ClientErrors);
+    }
+
+    [Theory]
+    [InlineData("xn--bcher-kva.abcd1234.tunnel.test")]
+    [InlineData("XN--BCHER-KVA.abcd1234.tunnel.test")]
+    public async Task A_punycode_route_key_matches_the_host_as_received(string host)
+    {
+        // Issue 10 #7: the Host was decoded to Unicode before routing, so this key never matched.
+        var answer = await InnerRawAsync($"GET /idn HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        Assert.StartsWith("HTTP/1.1 200", answer, StringComparison.Ordinal);
+        Assert.Contains("\"host\":\"xn--bcher-kva.abcd1234.tunnel.test\"", answer, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_non_ascii_host_gets_400()
+    {
+        await using var connection = await EdgeClient.ConnectAsync(_gateway.EdgeOptions with { ApplicationProtocols = [SslApplicationProtocol.Http11] }, GatewayHarness.Host("echo"), CancellationToken.None);
+        await connection.Stream.WriteAsync(Encoding.UTF8.GetBytes($"GET / HTTP/1.1\r\nHost: bücher.{TestPki.Domain}\r\nConnection: close\r\n\r\n"));
+        var answer = await ReadAllAsync(connection.Stream);
+        Assert.StartsWith("HTTP/1.1 400", answer, StringComparison.Ordinal);
+        Assert.Equal(0, _gateway.Server.Metrics.UpstreamErrors);
+        await AssertStillServes();
+    }
+
+    [Fact]
+    public async Task A_bad_chunk_size_is_a_client_error_not_an_upstream_failure()
+    {
+        // Issue 10 #8: this got 502, WARN "upstream request failed" and an upstream-error count.
+        var answer = await InnerRawAsync($"POST /chunked HTTP/1.1\r\nHost: {GatewayHarness.Host("echo")}\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n");
+        Assert.StartsWith("HTTP/1.1 400", answer, StringComparison.Ordinal);
+        Assert.Equal(0, _gateway.Server.Metrics.UpstreamErrors);
+        Assert.Equal(1, _gateway.Server.Metrics.ClientErrors);
+        Assert.DoesNotContain(_gateway.Logs.Messages, m => m.StartsWith("upstream request failed", StringComparison.Ordinal));
+        Assert.Contains(_gateway.Logs.Lines, l => l.Level == Microsoft.Extensions.Logging.LogLevel.Debug && l.Message.StartsWith("request refused: client error status=400", StringComparison.Ordinal));
+        await AssertStillServes();
+    }
+
+    [Fact]
+    public async Task Connect_on_a_routed_host_gets_501_and_is_not_an_upstream_failure()
+    {
+        var host = GatewayHarness.Host("echo");
+        var answer = await InnerRawAsync($"CONNECT {host}:443 HTTP/1.1\r\nHost: {host}:443\r\n\r\n");
+        Assert.StartsWith("HTTP/1.1 501", answer, StringComparison.Ordinal);
+        Assert.Equal(0, _gateway.Server.Metrics.UpstreamErrors);
+        Assert.Equal(1, _gateway.Server.Metrics.ClientErrors);
+        Assert.DoesNotContain(_gateway.Logs.Messages, m => m.StartsWith("upstream request failed", StringComparison.Ordinal));
+        await AssertStillServes();
+    }
+
+    [Fact]
+    public async Task Headers_a_connection_header_names_are_dropped_in_both_directions()
+    {
+        using var http = _gateway.CreateClient();
+        using (var request = new HttpRequestMessage(HttpMethod.Get, $"https://{GatewayHarness.Host("echo")}/c"))
+        {
+            request.Headers.Connection.Add("X-Client-Hop");
+            request.Headers.TryAddWithoutValidation("X-Client-Hop", "for the gateway only");
+            request.Headers.TryAddWithoutValidation("X-End", "kept");
+            using var response = await http.SendAsync(request);
+            var headers = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("headers");
+            Assert.False(headers.TryGetProperty("x-client-hop", out _));
+            Assert.Equal("kept", headers.GetProperty("x-end").GetString());
+        }
+
+        using (var response = await http.GetAsync(new Uri($"https://{GatewayHarness.Host("hop")}/c")))
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.False(response.Headers.Contains("X-Hop"));
+            Assert.True(response.Headers.Contains("X-End"));
+        }
+    }
+
+    [Fact]
+    public async Task A_host_header_cannot_choose_the_name_an_https_upstream_is_checked_against()
+    {
+        // Issue 10 #2: the Host header was the TLS server name. Here the full-host route "up.internal" points at
+        // 127.0.0.1, whose certificate names only up.internal: a Host of "up.internal" must not make the
+        // certificate acceptable for 127.0.0.1, and the upstream must not see that name as SNI.
+        using var pki = new UpstreamPki();
+        using var certificate = pki.Issue("up.internal");
+        await using var upstream = await HttpsUpstream.StartAsync(certificate);
+        using var caDirectory = new TempDirectory();
+        var caFile = caDirectory.Write("upstream-ca.crt", pki.CaPem);
+        await using var gateway = await GatewayHarness.StartAsync(
+            $"up.internal: https://127.0.0.1:{upstream.Port}",
+            $"upstream:\n  allowed_ips: [127.0.0.0/8]\n  tls:\n    ca_file: {caFile}");
+        using var http = gateway.CreateClient(verify: false);
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"https://{GatewayHarness.Host("x")}/hostile");
+        request.Headers.Host = "up.internal";
+        using var response = await http.SendAsync(request);
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        Assert.DoesNotContain("up.internal", upstream.ServerNames);
+        Assert.Contains(gateway.Logs.Messages, m => m.StartsWith("upstream request failed route=up.internal", StringComparison.Ordinal) && m.Contains("tls handshake with 127.0.0.1", StringComparison.Ordinal));
+    }
+
+    public static TheoryData<string> DeepYaml => new()
+    {
+        "routes: " + new string('[', 100_000),
+        "routes: " + string.Concat(Enumerable.Repeat("{a: ", 100_000)),
+        "routes:\n" + string.Concat(Enumerable.Repeat("- ", 50_000)) + "x\n",
+    };
+
+    [Theory]
+    [MemberData(nameof(DeepYaml))]
+    public void Deeply_nested_yaml_is_refused_with_an_error_instead_of_a_crash(string yaml)
+    {
+        // Issue 10 #6: 100,000 nested [ crashed config validate (exit 139) and, on SIGHUP, the daemon.
+        using var directory = new TempDirectory();
+        var path = directory.Write("deep.yaml", yaml);
+        var error = new StringWriter();
+        Assert.Equal(1, McpTunnel.Commands.ValidateCommand.Run(path, null, new StringWriter(), error));
+        Assert.Contains($"more than {McpTunnel.Configuration.ConfigLoader.MaxNestingDepth} levels deep", error.ToString(), StringComparison.Ordinal);
+        Assert.Contains("invalid configuration: 1 error", error.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void An_oversized_configuration_is_refused_before_it_is_parsed()
+    {
+        using var directory = new TempDirectory();
+        var path = directory.Write("big.yaml", "listen_addr: \":8080\"\n# " + new string('x', McpTunnel.Configuration.ConfigLoader.MaxFileBytes) + "\n");
+        var result = McpTunnel.Configuration.ConfigLoader.LoadFile(path);
+        Assert.False(result.Succeeded);
+        Assert.Contains("the limit is 1024 KiB", Assert.Single(result.Errors).Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("bücher", "xn--bcher-kva")]
+    [InlineData("Bücher.example", "xn--bcher-kva.example")]
+    public void A_non_ascii_route_key_is_refused_with_its_punycode_form(string key, string punycode)
+    {
+        // Issue 10 #7: accepted by the config, but forwarding failed; the Host a client sends is the punycode form.
+        var result = McpTunnel.Configuration.ConfigLoader.Parse($"listen_addr: \":8080\"\ntunnel_domain: example.com\ntls: {{cert_file: a, key_file: b}}\nroutes:\n  {key}: http://10.0.0.5:9000\n", "t.yaml");
+        var problem = Assert.Single(result.Errors);
+        Assert.Equal(5, problem.Line);
+        Assert.Contains("is not ASCII", problem.Message, StringComparison.Ordinal);
+        Assert.Contains($"write \"{punycode}\"", problem.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_route_key_that_is_not_valid_punycode_is_refused()
+    {
+        var result = McpTunnel.Configuration.ConfigLoader.Parse("listen_addr: \":8080\"\ntunnel_domain: example.com\ntls: {cert_file: a, key_file: b}\nroutes:\n  xn--: http://10.0.0.5:9000\n", "t.yaml");
+        Assert.Contains("is not valid punycode", Assert.Single(result.Errors).Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(0b1_111_111_111)] // 1777, like /tmp
+    [InlineData(0b0_111_111_111)] // 0777
+    [InlineData(0b0_111_111_000)] // 0770: the group can write
+    public void Token_set_into_a_directory_others_can_write_is_refused_and_changes_nothing(int mode)
+    {
+        // Issue 10 #5: token set --out on a 1777 directory made it 0700 and deleted unrelated .*.tmp files.
+        using var directory = new TempDirectory();
+        var shared = Directory.CreateDirectory(directory.File("shared")).FullName;
+        File.SetUnixFileMode(shared, (UnixFileMode)mode);
+        File.WriteAllText(Path.Combine(shared, ".someone.else.tmp"), "not ours");
+        File.WriteAllText(Path.Combine(shared, ".tunnel-token.4242.0123456789abcdef0123456789abcdef.tmp"), "not ours either");
+        var error = new StringWriter();
+
+        var code = McpTunnel.Commands.TokenCommands.Set(shared, new StringReader(McpTunnel.Tests.Connector.CloudflaredSupervisorTests.NewToken()), new StringWriter(), error);
+
+        Assert.Equal(1, code);
+        Assert.Contains($"is mode {Convert.ToString(mode, 8).PadLeft(4, '0')}", error.ToString(), StringComparison.Ordinal);
+        Assert.Contains("nothing was written", error.ToString(), StringComparison.Ordinal);
+        Assert.Equal((UnixFileMode)mode, File.GetUnixFileMode(shared));
+        Assert.Equal([".someone.else.tmp", ".tunnel-token.4242.0123456789abcdef0123456789abcdef.tmp"], Directory.EnumerateFiles(shared).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public void Cert_init_into_an_existing_0755_directory_keeps_its_mode()
+    {
+        // Issue 10 #5: cert init made an existing 0755 directory 0700 without a word.
+        using var directory = new TempDirectory();
+        var existing = Directory.CreateDirectory(directory.File("certs")).FullName;
+        File.SetUnixFileMode(existing, (UnixFileMode)0b111_101_101);
+
+        var code = McpTunnel.Commands.Cli.Build().Parse(["cert", "init", "--domain", TestPki.Domain, "--out", existing]).Invoke();
+
+        Assert.Equal(0, code);
+        Assert.Equal((UnixFileMode)0b111_101_101, File.GetUnixFileMode(existing));
+        Assert.All(Directory.EnumerateFiles(existing), f => Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(f)));
+    }
+
+    [Fact]
+    public void Renewal_into_a_directory_others_can_write_is_refused()
+    {
+        using var directory = new TempDirectory();
+        var data = new McpTunnel.Credentials.DataDirectory(directory.File("data"));
+        data.Ensure();
+        var pki = new TestPki();
+        data.Write("ca.crt", pki.Ca.CertificatePem);
+        data.Write("ca.key", pki.Ca.PrivateKeyPem);
+        data.WriteValue("tunnel-domain", TestPki.Domain);
+        File.SetUnixFileMode(data.Path, (UnixFileMode)0b111_111_111);
+
+        var error = Assert.Throws<McpTunnel.Credentials.CredentialsException>(() => new McpTunnel.Credentials.CertificateRenewal().Renew(data, TimeSpan.FromDays(30), TimeSpan.Zero));
+
+        Assert.Contains("is mode 0777: anyone can create or replace files in it", error.Message, StringComparison.Ordinal);
+        Assert.False(data.Exists("tls.crt"));
     }
 
     /// <summary>A stream over a WebSocket that sends every byte as its own continuation fragment.</summary>

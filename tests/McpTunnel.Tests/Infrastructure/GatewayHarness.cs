@@ -37,32 +37,42 @@ public sealed class GatewayHarness : IAsyncDisposable
     public Uri HttpUri => Server.ListenUris[0];
 
     /// <summary>Starts a gateway. <paramref name="routesYaml"/> is the body of <c>routes:</c>, one route per line.</summary>
-    public static async Task<GatewayHarness> StartAsync(string routesYaml, string extraYaml = "", TestPki? pki = null, string logLevel = "debug")
+    /// <param name="upstreamResolver">Replaces DNS for upstream names (e.g. <c>up.internal</c> to loopback).</param>
+    public static async Task<GatewayHarness> StartAsync(string routesYaml, string extraYaml = "", TestPki? pki = null, string logLevel = "debug", UpstreamResolver? upstreamResolver = null)
     {
         var directory = new TempDirectory();
         pki ??= new TestPki();
         pki.WriteTo(directory);
-        var yaml = $"""
-            listen_addr: "127.0.0.1:0"
-            log_level: {logLevel}
-            shutdown_timeout: 5s
-            tunnel_domain: {TestPki.Domain}
-            tls:
-              cert_file: tls.crt
-              key_file: tls.key
-            routes:
-            {Indent(routesYaml)}
-            {extraYaml}
-            """;
-        var configPath = directory.Write("config.yaml", yaml);
+        var configPath = directory.Write("config.yaml", Yaml(routesYaml, extraYaml, logLevel));
         var result = ConfigLoader.LoadFile(configPath);
         Assert.True(result.Succeeded, string.Join("\n", result.Problems));
         var logs = new CapturingLoggerProvider();
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
-        var server = GatewayServer.Create(result.Config!, logs, time);
+        var server = GatewayServer.Create(result.Config!, logs, time, upstreamResolver: upstreamResolver);
         await server.StartAsync();
         return new GatewayHarness(directory, pki, server, logs, time);
     }
+
+    /// <summary>Rewrites config.yaml (same listener and certificate) and applies it as SIGHUP does.</summary>
+    public void Reload(string routesYaml, string extraYaml = "", string logLevel = "debug")
+    {
+        var result = ConfigLoader.LoadFile(Directory.Write("config.yaml", Yaml(routesYaml, extraYaml, logLevel)));
+        Assert.True(result.Succeeded, string.Join("\n", result.Problems));
+        Server.Reload(result.Config!);
+    }
+
+    private static string Yaml(string routesYaml, string extraYaml, string logLevel) => $"""
+        listen_addr: "127.0.0.1:0"
+        log_level: {logLevel}
+        shutdown_timeout: 5s
+        tunnel_domain: {TestPki.Domain}
+        tls:
+          cert_file: tls.crt
+          key_file: tls.key
+        routes:
+        {Indent(routesYaml)}
+        {extraYaml}
+        """;
 
     private static string Indent(string lines) =>
         string.Join("\n", lines.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => "  " + l.Trim()));
