@@ -28,9 +28,28 @@ internal static class TokenCommands
         return token;
     }
 
+    /// <summary>The most standard input <c>token set</c> reads; a connector token is a few hundred characters.</summary>
+    internal const int MaxInputChars = 64 * 1024;
+
     internal static int Set(string outputPath, TextReader input, TextWriter output, TextWriter error)
     {
-        var value = input.ReadToEnd().Trim();
+        // Read at most a little more than any token: `token set < /dev/zero` (or a wrong, huge file) must end with
+        // an error instead of reading until memory runs out.
+        var buffer = new char[MaxInputChars + 1];
+        var length = 0;
+        int read;
+        while (length < buffer.Length && (read = input.Read(buffer, length, buffer.Length - length)) > 0)
+        {
+            length += read;
+        }
+
+        if (length > MaxInputChars)
+        {
+            error.WriteLine($"token: the input is longer than {MaxInputChars / 1024} KiB, so it is not a cloudflared connector token (those are a few hundred characters). Paste the token from the Console on standard input, e.g. `mcp-tunnel token set < token.txt`; nothing was written");
+            return ExitCodes.Usage;
+        }
+
+        var value = new string(buffer, 0, length).Trim();
         if (TunnelToken.Problem(value) is { } problem)
         {
             error.WriteLine($"token: the input is not a cloudflared connector token: {problem}. Paste the token from the Console (it starts with eyJ) on standard input, e.g. `mcp-tunnel token set < token.txt`; nothing was written");

@@ -743,6 +743,36 @@ public sealed class HostileInputTests : IAsyncLifetime
         Assert.False(data.Exists("tls.crt"));
     }
 
+    [Fact]
+    public void Token_set_stops_reading_an_endless_input()
+    {
+        // `token set < /dev/zero` read until memory ran out. The reader here refuses to go far past any token.
+        using var directory = new TempDirectory();
+        var error = new StringWriter();
+
+        var code = McpTunnel.Commands.TokenCommands.Set(directory.File("data"), new EndlessReader(), new StringWriter(), error);
+
+        Assert.Equal(2, code);
+        Assert.Contains("the input is longer than 64 KiB", error.ToString(), StringComparison.Ordinal);
+        Assert.False(Directory.Exists(directory.File("data")));
+    }
+
+    /// <summary>Standard input that never ends (as /dev/zero); fails the test if read past 1 MiB.</summary>
+    private sealed class EndlessReader : TextReader
+    {
+        private long _served;
+
+        public override int Read(char[] buffer, int index, int count)
+        {
+            Assert.True(_served < 1024 * 1024, "read past 1 MiB of an endless input");
+            Array.Fill(buffer, 'A', index, count);
+            _served += count;
+            return count;
+        }
+
+        public override int Read() => Read(new char[1], 0, 1) > 0 ? 'A' : -1;
+    }
+
     /// <summary>A stream over a WebSocket that sends every byte as its own continuation fragment.</summary>
     private sealed class OneByteFragments(WebSocket webSocket) : InterceptingStream(WebSocketStream.Create(webSocket, WebSocketMessageType.Binary))
     {
