@@ -79,13 +79,17 @@ internal sealed class ForwardedHeadersTransformer : HttpTransformer
         }
     }
 
-    /// <summary>Lower case, no trailing dot before the port; the port kept.</summary>
+    /// <summary>Lower case, no trailing dot before the port; the port kept. No allocation when already so.</summary>
     internal static string Canonical(string host)
     {
         var name = RouteTable.NormalizeHost(host);
-        var port = host.AsSpan(name.Length).TrimStart('.');
-        var canonical = string.Concat(name.ToString().ToLowerInvariant(), port);
-        return canonical == host ? host : canonical;
+        var port = host.AsSpan(name.Length);
+        if (!port.StartsWith('.') && !name.ContainsAnyInRange('A', 'Z'))
+        {
+            return host;
+        }
+
+        return string.Concat(name.ToString().ToLowerInvariant(), port.TrimStart('.'));
     }
 
     /// <summary>

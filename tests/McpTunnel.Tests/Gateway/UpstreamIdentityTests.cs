@@ -91,6 +91,8 @@ public sealed class UpstreamIdentityTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, status);
         Assert.Equal("up.internal", seen.GetProperty("sni").GetString());
         Assert.DoesNotContain(_named.ServerNames, n => n != "up.internal");
+        // Forwarded in lower case: one upstream pool per route, whatever spelling clients use.
+        Assert.Equal(GatewayHarness.Host("secure"), seen.GetProperty("host").GetString());
     }
 
     [Fact]
