@@ -19,7 +19,7 @@ public static partial class AtomicFile
     public static void Write(string path, ReadOnlySpan<byte> content)
     {
         var directory = Path.GetDirectoryName(Path.GetFullPath(path)) ?? ".";
-        var temp = Path.Combine(directory, $".{Path.GetFileName(path)}{TemporaryMarker}{Guid.NewGuid():N}.tmp");
+        var temp = TemporaryPathFor(path);
         try
         {
             using (var stream = new FileStream(temp, new FileStreamOptions
@@ -60,6 +60,13 @@ public static partial class AtomicFile
 
     /// <summary>What makes a temporary file's name ours: <c>.NAME.mcp-tunnel-tmp.GUID.tmp</c>.</summary>
     private const string TemporaryMarker = ".mcp-tunnel-tmp.";
+
+    /// <summary>A fresh temporary name beside <paramref name="path"/>, recognisable by <see cref="CleanTemporaryFiles"/>.</summary>
+    internal static string TemporaryPathFor(string path)
+    {
+        var full = Path.GetFullPath(path);
+        return Path.Combine(Path.GetDirectoryName(full) ?? ".", $".{Path.GetFileName(full)}{TemporaryMarker}{Guid.NewGuid():N}.tmp");
+    }
 
     [GeneratedRegex(@"^\..+\.mcp-tunnel-tmp\.[0-9a-f]{32}\.tmp$")]
     private static partial Regex TemporaryName();
