@@ -311,9 +311,10 @@ public sealed class CloudflaredSupervisor : IDisposable
             await timeout.CancelAsync().ConfigureAwait(false);
             if (stopping.IsCancellationRequested)
             {
-                await StopChildAsync(candidate).ConfigureAwait(false);
-                _lastExitCode = await StopChildAsync(child).ConfigureAwait(false);
-                return new Outcome(_lastExitCode.Value, child.WasReady, Stopped: true);
+                // Both drain at the same time: stopping must fit in one grace period.
+                var codes = await Task.WhenAll(StopChildAsync(child), StopChildAsync(candidate)).ConfigureAwait(false);
+                _lastExitCode = codes[0];
+                return new Outcome(codes[0], child.WasReady, Stopped: true);
             }
 
             if (outcome == candidate.BecameReady || outcome == child.Exited)
@@ -656,11 +657,18 @@ public sealed class CloudflaredSupervisor : IDisposable
 
     private void Set(ConnectorState state, string status)
     {
-        var statusChanged = Status != status;
-        Status = status;
-        if (State != state)
+        bool stateChanged, statusChanged;
+        lock (_sync)
         {
+            // Children report from their own threads; the events are raised outside the lock.
+            statusChanged = Status != status;
+            stateChanged = State != state;
+            Status = status;
             State = state;
+        }
+
+        if (stateChanged)
+        {
             StateChanged?.Invoke(state);
         }
 

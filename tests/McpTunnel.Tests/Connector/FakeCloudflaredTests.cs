@@ -88,7 +88,7 @@ public sealed partial class FakeCloudflaredTests : IDisposable
 
         public async Task WaitForAsync(string text)
         {
-            var deadline = DateTime.UtcNow.AddSeconds(30);
+            var deadline = DateTime.UtcNow.AddSeconds(60);
             while (!Stderr.Contains(text, StringComparison.Ordinal))
             {
                 Assert.False(Process.HasExited, Stderr);

@@ -99,7 +99,7 @@ public sealed partial class RunConnectorTests : IAsyncLifetime
 
     private async Task WaitReadyAsync(McpTunnelProcess process)
     {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
+        var deadline = DateTime.UtcNow.AddSeconds(60);
         while (true)
         {
             try
@@ -147,6 +147,8 @@ public sealed partial class RunConnectorTests : IAsyncLifetime
         await WaitReadyAsync(process);
         var record = await McpTunnelProcess.RecordAsync(Record);
         Assert.NotEqual(process.Id, record["pgid"]!.GetValue<int>());
+        // Only ever signal a group that is mcp-tunnel's own (never the test runner's).
+        Assert.Equal(process.Id, McpTunnelProcess.ProcessGroup(process.Id));
         Assert.Equal(0, McpTunnelProcess.Signal(-process.Id, 2));
         Assert.Equal(0, await process.WaitForExitAsync(TimeSpan.FromSeconds(30)));
         Assert.Contains("msg=\"cloudflared stopped\" code=0", process.Output, StringComparison.Ordinal);

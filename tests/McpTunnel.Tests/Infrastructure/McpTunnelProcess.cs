@@ -105,7 +105,7 @@ public sealed partial class McpTunnelProcess : IAsyncDisposable
     /// <summary>Waits for <paramref name="text"/> in the output (30 s), failing early if the process exits.</summary>
     public async Task WaitForOutputAsync(string text, TimeSpan? timeout = null)
     {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
         while (!Output.Contains(text, StringComparison.Ordinal))
         {
             Assert.False(_process.HasExited && !Output.Contains(text, StringComparison.Ordinal), $"mcp-tunnel exited before \"{text}\":\n{Output}");
@@ -159,4 +159,8 @@ public sealed partial class McpTunnelProcess : IAsyncDisposable
 
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static partial int Kill(int pid, int signal);
+
+    /// <summary>getpgid(2).</summary>
+    [LibraryImport("libc", EntryPoint = "getpgid", SetLastError = true)]
+    public static partial int ProcessGroup(int pid);
 }
