@@ -391,6 +391,41 @@ public sealed class CloudflaredSupervisorTests : IDisposable
     }
 
     [Fact]
+    public async Task A_rotation_keeps_the_old_cloudflared_until_the_new_one_is_connected_and_keeps_it_when_the_new_one_fails()
+    {
+        var started = await StartedAsync(Options());
+        var supervisor = started.Supervisor;
+        await WaitUntil(() => supervisor.Ready, "ready");
+        var first = ReadRecord()["pid"]!.GetValue<int>();
+
+        // A token cloudflared refuses: the new child exits 255, the old one keeps serving.
+        _directory.Write("tunnel-token", "not-a-token\n");
+        File.Delete(Record);
+        supervisor.RestartForNewToken();
+        await WaitUntil(() => _logs.Contains("token rotation failed"), "the failed rotation");
+        _pids.Add(ReadRecord()["pid"]!.GetValue<int>());
+        Assert.True(supervisor.Ready);
+        Assert.Equal(first, supervisor.ProcessId);
+        Assert.Contains("exited with 255", _logs.Lines.Single(l => l.Message.StartsWith("token rotation failed", StringComparison.Ordinal)).Message, StringComparison.Ordinal);
+        Assert.Contains("the last replacement failed", supervisor.Status, StringComparison.Ordinal);
+
+        // A good one: both run until the new one is connected, then only the new one.
+        var rotated = NewToken();
+        _directory.Write("tunnel-token", rotated + "\n");
+        File.Delete(Record);
+        supervisor.RestartForNewToken();
+        await WaitUntil(() => File.Exists(Record) && ReadRecord()["token"]?.GetValue<string>() == rotated, "the new child");
+        var second = ReadRecord()["pid"]!.GetValue<int>();
+        _pids.Add(second);
+        await WaitUntil(() => _logs.Contains("token rotation: the new cloudflared is connected"), "the switch");
+        Assert.True(supervisor.Ready);
+        Assert.Equal(second, supervisor.ProcessId);
+        await WaitUntil(() => supervisor.ProcessIds.SequenceEqual([second]), "the old child to be gone");
+        Assert.Equal(2, supervisor.Restarts);
+        await StopAsync(started);
+    }
+
+    [Fact]
     public async Task Fields_stay_fields_fragments_are_reassembled_and_nothing_is_promoted_to_a_warning()
     {
         // The stand-in writes every JSON event in several writes and interleaves two events twice per start, as the
