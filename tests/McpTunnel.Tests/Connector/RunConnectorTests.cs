@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.RegularExpressions;
 using McpTunnel.Operations;
 using McpTunnel.Tests.Infrastructure;
+using Xunit.Abstractions;
 
 namespace McpTunnel.Tests.Connector;
 
@@ -12,7 +13,7 @@ namespace McpTunnel.Tests.Connector;
 /// <c>mcp-tunnel run</c> as a process with the cloudflared stand-in: what the connector does against the real
 /// program's behaviour (version, environment, process group, bound address, logs, token rotation).
 /// </summary>
-public sealed partial class RunConnectorTests : IAsyncLifetime
+public sealed partial class RunConnectorTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private readonly TempDirectory _directory = new();
     private readonly List<McpTunnelProcess> _processes = [];
@@ -297,6 +298,7 @@ public sealed partial class RunConnectorTests : IAsyncLifetime
 
         Assert.Equal(0, edge.Refused);
         var served = edge.Served;
+        output.WriteLine($"{ok} requests, {failures.Count} failed, {edge.Refused} refused by the edge; per connector: {string.Join(", ", served.Select(s => s.Served))}");
         Assert.Equal(2, served.Count);
         Assert.All(served, s => Assert.True(s.Served > 0, $"connector {s.Id} carried nothing"));
         Assert.Contains("msg=\"cloudflared stopped\" code=0", process.Output, StringComparison.Ordinal);
