@@ -776,13 +776,13 @@ public static class ConfigLoader
 
                     if (Scalar(c, "metrics_addr", "appliance.cloudflared.metrics_addr") is { Length: > 0 } metrics)
                     {
-                        if (ListenAddress.TryParse(metrics, out var m, out _) && m!.IsLoopbackOnly && m.Port > 0)
+                        if (ListenAddress.TryParse(metrics, out var m, out _) && m!.IsLoopbackOnly)
                         {
                             cloudflared = cloudflared with { MetricsAddr = metrics };
                         }
                         else
                         {
-                            Error(c["metrics_addr"].Value, "appliance.cloudflared.metrics_addr", $"\"{metrics}\" must be a fixed loopback address such as 127.0.0.1:20241");
+                            Error(c["metrics_addr"].Value, "appliance.cloudflared.metrics_addr", $"\"{metrics}\" must be a loopback address: 127.0.0.1:0 (a free port at each start, the default) or a fixed one such as 127.0.0.1:20241");
                         }
                     }
 

@@ -93,7 +93,8 @@ public sealed record CloudflaredConfig
 
     public string Binary { get; init; } = "/usr/libexec/mcp-tunnel/cloudflared";
 
-    public string MetricsAddr { get; init; } = "127.0.0.1:20241";
+    /// <summary>cloudflared's metrics listener; port 0 is a free port chosen at each start (see CloudflaredOptions).</summary>
+    public string MetricsAddr { get; init; } = "127.0.0.1:0";
 
     public TimeSpan GracePeriod { get; init; } = TimeSpan.FromSeconds(25);
 

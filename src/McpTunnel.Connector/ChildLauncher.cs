@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using CliWrap;
 
 namespace McpTunnel.Connector;
 
@@ -17,6 +18,9 @@ public static class ChildLauncher
     /// <summary>util-linux's setpriv (essential on Debian, present on RPM-based systems).</summary>
     public const string SetPriv = "/usr/bin/setpriv";
 
+    /// <summary>util-linux's setsid: the child leads its own session and process group.</summary>
+    public const string SetSid = "/usr/bin/setsid";
+
     private static readonly BlockingCollection<Action> Work = StartThread();
 
     /// <summary>
@@ -26,6 +30,26 @@ public static class ChildLauncher
     /// ("activate capabilities: Operation not permitted", seen in the package's system test).
     /// </summary>
     public static bool Available => File.Exists(SetPriv) && string.IsNullOrEmpty(Environment.GetEnvironmentVariable("INVOCATION_ID"));
+
+    /// <summary>
+    /// What runs before cloudflared itself: <c>setpriv --pdeathsig KILL --</c> (see above), then <c>setsid</c>, so the
+    /// child is in a process group of its own. A terminal's Ctrl-C goes to the whole foreground process group; in
+    /// ours cloudflared would get that SIGINT and then ours, and a second SIGINT makes it die at once (status 130)
+    /// without unregistering. setsid does not fork here (the exec'd process is not a group leader), so the PID
+    /// CliWrap watches stays cloudflared's. Under systemd neither is used: there is no terminal, and the unit's
+    /// control group ends the child (see <see cref="Available"/>).
+    /// </summary>
+    public static IReadOnlyList<string> Chain(bool tie) =>
+        !tie ? [] : File.Exists(SetSid) ? [SetPriv, "--pdeathsig", "KILL", "--", SetSid] : [SetPriv, "--pdeathsig", "KILL", "--"];
+
+    /// <summary>
+    /// A CliWrap command for <paramref name="target"/> that runs in <c>/</c>. Cli.Wrap() would take the caller's
+    /// working directory, which the service user may not be allowed to enter (<c>sudo -u mcp-tunnel</c> from
+    /// <c>/root</c>: "Target file or working directory doesn't exist") or which may be gone; cloudflared needs none.
+    /// </summary>
+    public static Command Command(string target) => new(
+        target, string.Empty, "/", ResourcePolicy.Default, Credentials.Default, new Dictionary<string, string?>(),
+        CommandResultValidation.None, PipeSource.Null, PipeTarget.Null, PipeTarget.Null);
 
     /// <summary>Runs <paramref name="start"/> (which must start the process synchronously) on the launcher thread.</summary>
     public static Task<T> Run<T>(Func<T> start)

@@ -11,8 +11,15 @@ public sealed record CloudflaredOptions
     /// <summary>The gateway's listener, given to cloudflared as <c>--url</c>.</summary>
     public required Uri GatewayUrl { get; init; }
 
-    /// <summary>Fixed loopback metrics address, so <c>/ready</c> is always at the same place.</summary>
-    public string MetricsAddress { get; init; } = "127.0.0.1:20241";
+    /// <summary>
+    /// cloudflared's metrics listener. Port 0 (the default) lets the kernel pick a free port at each start; the
+    /// child's own log line says which, and <c>/ready</c> is read there. A fixed port can collide with another
+    /// cloudflared on the host and rules out make-before-break rotation (two children cannot share it).
+    /// </summary>
+    public string MetricsAddress { get; init; } = "127.0.0.1:0";
+
+    /// <summary>True when <see cref="MetricsAddress"/> names a fixed port.</summary>
+    public bool FixedMetricsPort => !MetricsAddress.EndsWith(":0", StringComparison.Ordinal);
 
     /// <summary>A file of ours containing <c>{}</c>, so no host config file can replace <c>--url</c>.</summary>
     public required string ConfigFile { get; init; }
@@ -44,11 +51,27 @@ public sealed record CloudflaredOptions
 
     /// <summary>How often <c>/ready</c> is polled.</summary>
     public TimeSpan ReadyPollInterval { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>How often the binary is looked at while waiting for it to change (too old, or rejecting its command line).</summary>
+    public TimeSpan BinaryPollInterval { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long a rotation waits for the new cloudflared to connect before it gives up and keeps the old one.</summary>
+    public TimeSpan RotationTimeout { get; init; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>Writes a secret file atomically with mode 0600 (path, content); used for <see cref="TokenSource.Value"/>.</summary>
+    public Action<string, string> WriteSecretFile { get; init; } = SecretFile.Write;
 }
 
 /// <summary>Where the tunnel token comes from, in the order <c>run</c> looks for it.</summary>
 public sealed record TokenSource(string Path, string Description)
 {
+    /// <summary>
+    /// Set when <see cref="Path"/> is a copy made for cloudflared (from <c>TUNNEL_TOKEN</c>): the supervisor writes it
+    /// (0600) just before each start and deletes it when that cloudflared has exited, so the secret is on disk only
+    /// while a child may need it.
+    /// </summary>
+    public string? Value { get; init; }
+
     /// <summary>
     /// Where a rotated token is written when that is not <see cref="Path"/>: a systemd credential is a copy taken at
     /// start, and setup init or token set rewrite the data directory's file it was loaded from. This is the file to

@@ -13,6 +13,7 @@ using McpTunnel.Connector;
 using McpTunnel.Credentials;
 using McpTunnel.Gateway;
 using McpTunnel.Operations;
+using McpTunnel.Run;
 
 namespace McpTunnel.Commands;
 
@@ -161,6 +162,11 @@ internal static class DoctorCommand
         return new DoctorCheck("tunnel token", DoctorCheck.Pass, $"present and well-formed ({source?.Description ?? "TUNNEL_TOKEN"})");
     }
 
+    /// <summary>
+    /// The cloudflared binary: its release against the supported minimum (in <c>run</c>'s words), then the exact
+    /// command line <c>run</c> would give it, with <c>--help</c> added: cloudflared parses every flag before it shows
+    /// help, so a flag it does not know prints "Incorrect Usage" instead (and that is what <c>run</c> would get).
+    /// </summary>
     private static async Task<DoctorCheck> CheckCloudflaredAsync(GatewayConfig config, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var binary = config.Appliance.Cloudflared.Binary;
@@ -174,20 +180,45 @@ internal static class DoctorCommand
             return new DoctorCheck("cloudflared", DoctorCheck.Fail, $"{binary} not found", "install the package's cloudflared, or set appliance.cloudflared.binary");
         }
 
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        cts.CancelAfter(timeout + TimeSpan.FromSeconds(10));
+        var (version, output, failure) = await CloudflaredSupervisor.ReadVersionAsync(binary, cts.Token).ConfigureAwait(false);
+        var redactor = new TokenRedactor();
+        if (failure is not null)
+        {
+            return new DoctorCheck("cloudflared", DoctorCheck.Fail, $"{binary} --version: {redactor.Redact(failure)}", "check that it is executable and built for this machine; reinstall the package");
+        }
+
+        if (version is { Supported: false } old)
+        {
+            return new DoctorCheck("cloudflared", DoctorCheck.Fail, CloudflaredVersion.TooOld(old.ToString(), binary), $"install cloudflared {CloudflaredVersion.Minimum} or newer (the package's)");
+        }
+
+        var token = ConnectorSetup.Token(config, Environment.GetEnvironmentVariable)
+            ?? new TokenSource(Path.Combine(ConnectorSetup.RuntimeDirectory(config, Environment.GetEnvironmentVariable), "cloudflared-token"), "none");
+        var options = ConnectorSetup.Options(config, token, new Uri($"http://{config.ListenAddr.DialAuthority}"), Environment.GetEnvironmentVariable);
+        var args = CloudflaredArguments.Build(options, version);
         try
         {
-            using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            cts.CancelAfter(timeout);
-            var result = await CliWrap.Cli.Wrap(binary).WithArguments(["--version"]).WithValidation(CommandResultValidation.None)
-                .WithEnvironmentVariables(e => e.Set("TUNNEL_TOKEN", null)).ExecuteBufferedAsync(cts.Token).ConfigureAwait(false);
-            var version = new TokenRedactor().Redact((result.StandardOutput + result.StandardError).Split('\n')[0].Trim());
-            return result.ExitCode == 0
-                ? new DoctorCheck("cloudflared", DoctorCheck.Pass, $"{binary}: {version}")
-                : new DoctorCheck("cloudflared", DoctorCheck.Fail, $"{binary} --version exited {result.ExitCode}: {version}", "reinstall the package");
+            var result = await ChildLauncher.Command(binary).WithArguments([.. args, "--help"]).WithEnvironmentVariables(CloudflaredArguments.EnvironmentRemovals())
+                .ExecuteBufferedAsync(cts.Token).ConfigureAwait(false);
+            var help = result.StandardOutput;
+            var usage = System.Text.RegularExpressions.Regex.Match(help, @"Incorrect Usage[.:] ([^\n]+)");
+            if (usage.Success)
+            {
+                return new DoctorCheck("cloudflared", DoctorCheck.Fail,
+                    $"{binary} ({redactor.Redact(output)}) rejects the command line mcp-tunnel run gives it: {redactor.Redact(usage.Groups[1].Value.Trim())}",
+                    $"install cloudflared {CloudflaredVersion.Minimum} or newer whose --version names its release (the package's)");
+            }
+
+            return result.ExitCode == 0 && help.Contains("cloudflared tunnel run", StringComparison.Ordinal)
+                ? new DoctorCheck("cloudflared", DoctorCheck.Pass, $"{binary}: {redactor.Redact(output)}; accepts the command line of mcp-tunnel run: {string.Join(' ', args)}")
+                : new DoctorCheck("cloudflared", DoctorCheck.Fail, $"{binary} did not show the help of `tunnel run` for run's command line (exit {result.ExitCode}): {redactor.Redact((help + result.StandardError).Trim().Split('\n')[0])}",
+                    "an environment variable cloudflared reads may have a bad value, or this is not cloudflared; reinstall the package");
         }
         catch (Exception ex) when (ex is OperationCanceledException or System.ComponentModel.Win32Exception or InvalidOperationException)
         {
-            return new DoctorCheck("cloudflared", DoctorCheck.Fail, $"{binary} --version: {ex.Message}", "check that it is executable and built for this machine");
+            return new DoctorCheck("cloudflared", DoctorCheck.Fail, $"{binary} tunnel ... run --help: {ex.Message}", "check that it is executable and built for this machine");
         }
     }
 

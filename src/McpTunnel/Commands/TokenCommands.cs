@@ -56,6 +56,8 @@ internal static class TokenCommands
             return ExitCodes.Usage;
         }
 
+        // A token copied across lines is stored on one (cloudflared skips the line breaks; so does the check).
+        value = TunnelToken.Normalize(value);
         var directory = new DataDirectory(outputPath);
         try
         {

@@ -80,7 +80,9 @@ internal static class RunCommand
             notifier.Ready(connector is null ? $"gateway listening on {config.ListenAddr}" : $"gateway listening on {config.ListenAddr}; waiting for cloudflared to connect");
             if (connector is not null)
             {
-                connector.StateChanged += _ => notifier.Status(connector.Status);
+                // cloudflared dials the address actually bound (listen_addr may say port 0).
+                connector.SetGatewayUrl(ConnectorSetup.GatewayUrl(config.ListenAddr, server.ListenUris[0].Port));
+                connector.StatusChanged += status => notifier.Status(status);
             }
 
             var connectorTask = connector?.RunAsync(stopping.Token) ?? Task.CompletedTask;
@@ -93,8 +95,8 @@ internal static class RunCommand
             });
             AppDomain.CurrentDomain.UnhandledException += (_, _) =>
             {
-                // Our own crash must not leave cloudflared behind.
-                if (connector?.ProcessId is { } pid)
+                // Our own crash must not leave cloudflared behind (two of them during a token rotation).
+                foreach (var pid in connector?.ProcessIds ?? [])
                 {
                     try
                     {
@@ -126,36 +128,16 @@ internal static class RunCommand
             return null;
         }
 
-        var runtime = Environment.GetEnvironmentVariable("RUNTIME_DIRECTORY")?.Split(':')[0] is { Length: > 0 } r ? r : config.Appliance.DataDir;
-        var token = TokenSource.Find(config.Appliance.DataDir, Environment.GetEnvironmentVariable);
-        if (token is null && Environment.GetEnvironmentVariable("TUNNEL_TOKEN") is { Length: > 0 } fromEnvironment)
-        {
-            // The child gets a file, never our environment's value (its environment is scrubbed of TUNNEL_*).
-            var file = Path.Combine(runtime, "cloudflared-token");
-            AtomicFile.Write(file, fromEnvironment.Trim() + "\n");
-            token = new TokenSource(file, "TUNNEL_TOKEN");
-        }
-
+        var token = ConnectorSetup.Token(config, Environment.GetEnvironmentVariable);
         if (token is null)
         {
             RunLog.NoToken(logger, Path.Combine(config.Appliance.DataDir, DataDirectory.TunnelToken));
             return null;
         }
 
-        // Our own (empty) cloudflared config, so no config.yml on the host can replace --url.
-        var configFile = Path.Combine(runtime, "cloudflared.yml");
-        AtomicFile.Write(configFile, "{}\n");
-        var options = new CloudflaredOptions
-        {
-            Binary = settings.Binary,
-            GatewayUrl = new Uri($"http://{config.ListenAddr.DialAuthority}"),
-            MetricsAddress = settings.MetricsAddr,
-            ConfigFile = configFile,
-            Token = token,
-            GracePeriod = settings.GracePeriod < config.ShutdownTimeout ? settings.GracePeriod : config.ShutdownTimeout,
-            Protocol = settings.Protocol,
-            EdgeIpVersion = settings.EdgeIpVersion,
-        };
+        // The gateway's bound address replaces this once it listens.
+        var options = ConnectorSetup.Options(config, token, new Uri($"http://{config.ListenAddr.DialAuthority}"), Environment.GetEnvironmentVariable);
+        AtomicFile.Write(options.ConfigFile, "{}\n");
         return (new CloudflaredSupervisor(options, connectorLogger), token.Watched);
     }
 

@@ -71,8 +71,7 @@ public sealed class DoctorTests
 
         directory.Write("tunnel-token", McpTunnel.Tests.Connector.CloudflaredSupervisorTests.NewToken() + "\n");
         File.SetUnixFileMode(directory.File("tunnel-token"), (UnixFileMode)0b110_000_000);
-        var cloudflared = directory.Write("cloudflared", "#!/bin/sh\necho 'cloudflared version 2026.11.0 (built 2026-11-01)'\n");
-        File.SetUnixFileMode(cloudflared, (UnixFileMode)0b111_000_000);
+        var cloudflared = StandIn.Wrapper(directory, new Dictionary<string, string> { ["FAKE_CLOUDFLARED_VERSION"] = "2026.11.0" });
         using var api = new TcpListener(IPAddress.Loopback, 0);
         api.Start();
         var target = $"127.0.0.1:{((IPEndPoint)api.LocalEndpoint).Port}";

@@ -17,7 +17,7 @@ public sealed class ServiceSupportTests : IDisposable
     [InlineData("%%%%", "not base64")]
     [InlineData("bm90IGpzb24=", "does not decode to JSON")]
     [InlineData("WzEsMl0=", "JSON object")]
-    [InlineData("eyJhIjoieCIsInQiOiJ5In0=", "no \"s\" field")]
+    [InlineData("eyJhIjoieCIsInQiOiJ5In0=", "\"t\" is not a UUID")]
     public void A_token_that_is_not_a_connector_token_is_named_as_such(string token, string problem)
     {
         Assert.Contains(problem, TunnelToken.Problem(token), StringComparison.Ordinal);
@@ -29,7 +29,7 @@ public sealed class ServiceSupportTests : IDisposable
         var token = CloudflaredSupervisorTests.NewToken();
         Assert.Null(TunnelToken.Problem(token));
         // cloudflared decodes with standard, padded base64: a URL-safe or unpadded copy is caught here, not at start.
-        var padded = Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes("{\"a\":\"acct\",\"t\":\"tunnel\",\"s\":\"secret\"}"));
+        var padded = Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes("{\"a\":\"acct\",\"t\":\"6f6c1b0e-8a0e-4c56-9d0b-2f4b6a1e3c7d\",\"s\":\"c2VjcmV0\"}"));
         Assert.EndsWith("=", padded, StringComparison.Ordinal);
         Assert.Null(TunnelToken.Problem(padded));
         Assert.Contains("not base64", TunnelToken.Problem(padded.TrimEnd('=')), StringComparison.Ordinal);

@@ -51,8 +51,17 @@ public sealed class CapturingLoggerProvider : ILoggerProvider
         public bool IsEnabled(LogLevel logLevel) => true;
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            owner.Add(new LogLine(logLevel, category, formatter(state, exception), exception));
+            owner.Add(new LogLine(logLevel, category, formatter(state, exception), exception)
+            {
+                // The structured fields, as Serilog would see them (minus the template itself).
+                Properties = state is IEnumerable<KeyValuePair<string, object?>> pairs
+                    ? pairs.Where(p => p.Key != "{OriginalFormat}").ToDictionary(p => p.Key, p => Convert.ToString(p.Value, System.Globalization.CultureInfo.InvariantCulture))
+                    : new Dictionary<string, string?>(),
+            });
     }
 }
 
-public sealed record LogLine(LogLevel Level, string Category, string Message, Exception? Exception);
+public sealed record LogLine(LogLevel Level, string Category, string Message, Exception? Exception)
+{
+    public IReadOnlyDictionary<string, string?> Properties { get; init; } = new Dictionary<string, string?>();
+}
