@@ -25,6 +25,12 @@ internal sealed class TlsHandshakeFailureReporter(GatewayMetrics metrics) : ILog
 
     private void Report(EventId eventId, Exception? exception)
     {
+        if (ConnectionShedException.IsCause(exception))
+        {
+            // The gateway closed this connection itself (a limit or a deadline) and has reported it already.
+            return;
+        }
+
         string reason;
         if (eventId.Name == "AuthenticationTimedOut")
         {
@@ -61,7 +67,7 @@ internal sealed class TlsHandshakeFailureReporter(GatewayMetrics metrics) : ILog
             {
                 await next(connection).ConfigureAwait(false);
             }
-            catch (Exception ex) when (connection.Features.Get<TlsEstablished>() is null && ex is not OperationCanceledException)
+            catch (Exception ex) when (connection.Features.Get<TlsEstablished>() is null && ex is not OperationCanceledException && !ConnectionShedException.IsCause(ex))
             {
                 ReportFailure(ex is NotSupportedException
                     ? $"no TLS version or cipher suite in common with the client (TLS 1.2 or 1.3 with AEAD suites required): {ex.Message}"

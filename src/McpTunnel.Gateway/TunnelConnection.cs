@@ -16,6 +16,8 @@ namespace McpTunnel.Gateway;
 ///    running, so control frames (ping, pong, close) are always answered, and the peer going away is seen
 ///    at once: the input completes and <see cref="ConnectionClosed"/> fires, which makes Kestrel abort the
 ///    request and YARP cancel the upstream call.
+///    Only binary messages carry the stream: a text message closes the WebSocket with 1003 (unsupported data,
+///    RFC 6455 7.4.1) as soon as its first frame header arrives (decision 0003, question 2).
 /// 2. The send loop writes what Kestrel produces (TLS records) as binary messages, one per buffer segment.
 /// 3. When Kestrel is done with the connection it disposes it: the send loop drains, the WebSocket is closed
 ///    politely (bounded by a short timeout) and <see cref="Completed"/> lets the outer request finish.
@@ -45,8 +47,11 @@ internal sealed class TunnelConnection : ConnectionContext,
     private Task _sending = Task.CompletedTask;
     private int _disposed;
 
-    public TunnelConnection(WebSocket webSocket, Stream stream, IPEndPoint? outerRemote, string outerConnectionId)
+    private static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(2);
+
+    public TunnelConnection(WebSocket webSocket, Stream stream, IPEndPoint? outerRemote, string outerConnectionId, OuterConnection? outer = null)
     {
+        Outer = outer;
         _webSocket = webSocket;
         _stream = stream;
         ConnectionId = $"{outerConnectionId}:{Interlocked.Increment(ref s_nextId)}";
@@ -87,6 +92,12 @@ internal sealed class TunnelConnection : ConnectionContext,
 
     public IPAddress? OuterRemoteAddress { get; }
 
+    /// <summary>The outer connection as the limits see it (null when it is not governed, e.g. in tests).</summary>
+    public OuterConnection? Outer { get; }
+
+    /// <summary>True when the peer sent a text message and the WebSocket was closed with 1003.</summary>
+    public bool RefusedText { get; private set; }
+
     /// <summary>Completes when Kestrel has finished with the connection and the WebSocket is closed.</summary>
     public Task Completed => _completed.Task;
 
@@ -109,19 +120,28 @@ internal sealed class TunnelConnection : ConnectionContext,
                 // (a zero-byte receive completes once a frame header has arrived; control frames are handled
                 // inside). Then read its payload into the pipe.
                 var next = await _webSocket.ReceiveAsync(Memory<byte>.Empty, CancellationToken.None).ConfigureAwait(false);
-                if (next.MessageType == WebSocketMessageType.Close)
+                if (next.MessageType != WebSocketMessageType.Binary)
                 {
+                    RefusedText = next.MessageType == WebSocketMessageType.Text;
                     break;
                 }
 
+                // Read straight from the WebSocket, not through a stream, so the type of every message is seen: after
+                // an empty frame this read starts the next message, which may be text.
                 var memory = writer.GetMemory(16 * 1024);
-                var read = await _stream.ReadAsync(memory).ConfigureAwait(false);
-                if (read == 0)
+                var received = await _webSocket.ReceiveAsync(memory, CancellationToken.None).ConfigureAwait(false);
+                if (received.MessageType != WebSocketMessageType.Binary)
                 {
+                    RefusedText = received.MessageType == WebSocketMessageType.Text;
                     break;
                 }
 
-                writer.Advance(read);
+                if (received.Count == 0)
+                {
+                    continue;
+                }
+
+                writer.Advance(received.Count);
                 var flush = await writer.FlushAsync().ConfigureAwait(false);
                 if (flush.IsCompleted || flush.IsCanceled)
                 {
@@ -208,6 +228,14 @@ internal sealed class TunnelConnection : ConnectionContext,
     {
         try
         {
+            if (RefusedText)
+            {
+                // The close frame names the reason; the peer's close (or the timeout) ends the WebSocket. Its text
+                // payload is never read into the stream.
+                using var timeout = new CancellationTokenSource(CloseTimeout);
+                await _webSocket.CloseAsync(WebSocketCloseStatus.InvalidMessageType, "binary messages only", timeout.Token).ConfigureAwait(false);
+            }
+
             await _stream.DisposeAsync().ConfigureAwait(false);
         }
         catch (Exception ex) when (IsWebSocketGone(ex))

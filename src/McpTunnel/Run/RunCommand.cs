@@ -152,7 +152,9 @@ internal static class RunCommand
             MetricsAddress = settings.MetricsAddr,
             ConfigFile = configFile,
             Token = token,
-            GracePeriod = settings.GracePeriod < config.ShutdownTimeout ? settings.GracePeriod : config.ShutdownTimeout,
+            GracePeriod = StopBudget.EffectiveGracePeriod(config),
+            // The margin the packaged unit's stop budget is computed with (StopBudget), stated once.
+            KillMargin = StopBudget.CloudflaredKillMargin,
             Protocol = settings.Protocol,
             EdgeIpVersion = settings.EdgeIpVersion,
         };
