@@ -21,6 +21,9 @@ internal sealed class OuterWebSocketHandler(
 {
     private static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(2);
 
+    private static readonly byte[] Busy =
+        "503 Service Unavailable: mcp-tunnel has reached appliance.max_sessions and every tunnel session is busy; try again later.\n"u8.ToArray();
+
     public async Task HandleAsync(HttpContext context)
     {
         if (!context.WebSockets.IsWebSocketRequest)
@@ -49,9 +52,8 @@ internal sealed class OuterWebSocketHandler(
             context.Response.Headers.RetryAfter = "5";
             context.Response.Headers.Connection = "close";
             context.Response.ContentType = "text/plain; charset=utf-8";
-            await context.Response.WriteAsync(
-                "503 Service Unavailable: mcp-tunnel has reached appliance.max_sessions and every tunnel session is busy; try again later.\n",
-                context.RequestAborted).ConfigureAwait(false);
+            context.Response.ContentLength = Busy.Length;
+            await context.Response.Body.WriteAsync(Busy, context.RequestAborted).ConfigureAwait(false);
             return;
         }
 

@@ -47,6 +47,13 @@ internal sealed class TunnelConnection : ConnectionContext,
     private Task _sending = Task.CompletedTask;
     private int _disposed;
 
+    // Who sends our close frame: one close handshake per WebSocket, even when a text message arrives while the
+    // connection is being closed politely.
+    private const int NoClose = 0;
+    private const int TextClose = 1;
+    private const int PoliteClose = 2;
+    private int _closeOwner;
+
     private static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(2);
 
     public TunnelConnection(WebSocket webSocket, Stream stream, IPEndPoint? outerRemote, string outerConnectionId, OuterConnection? outer = null)
@@ -120,25 +127,30 @@ internal sealed class TunnelConnection : ConnectionContext,
                 // (a zero-byte receive completes once a frame header has arrived; control frames are handled
                 // inside). Then read its payload into the pipe.
                 var next = await _webSocket.ReceiveAsync(Memory<byte>.Empty, CancellationToken.None).ConfigureAwait(false);
-                if (next.MessageType != WebSocketMessageType.Binary)
+                if (next.MessageType == WebSocketMessageType.Close)
                 {
-                    RefusedText = next.MessageType == WebSocketMessageType.Text;
                     break;
                 }
 
-                // Read straight from the WebSocket, not through a stream, so the type of every message is seen: after
-                // an empty frame this read starts the next message, which may be text.
+                if (next.MessageType == WebSocketMessageType.Text)
+                {
+                    await RefuseTextAsync().ConfigureAwait(false);
+                    break;
+                }
+
+                if (next.EndOfMessage)
+                {
+                    // An empty final frame: the message is over, and the next one must be judged by its own header
+                    // first (reading on would start it, and a text message would be checked as UTF-8 before we see it).
+                    continue;
+                }
+
+                // The rest of this binary message (read straight from the WebSocket, no stream in between).
                 var memory = writer.GetMemory(16 * 1024);
                 var received = await _webSocket.ReceiveAsync(memory, CancellationToken.None).ConfigureAwait(false);
-                if (received.MessageType != WebSocketMessageType.Binary)
+                if (received.MessageType == WebSocketMessageType.Close)
                 {
-                    RefusedText = received.MessageType == WebSocketMessageType.Text;
                     break;
-                }
-
-                if (received.Count == 0)
-                {
-                    continue;
                 }
 
                 writer.Advance(received.Count);
@@ -191,6 +203,29 @@ internal sealed class TunnelConnection : ConnectionContext,
         }
     }
 
+    /// <summary>
+    /// Answers a text message with close 1003 at once, without reading its payload (reading it would judge it as
+    /// UTF-8 and fail the WebSocket with 1007 instead, and abort it before the close frame left).
+    /// </summary>
+    private async Task RefuseTextAsync()
+    {
+        RefusedText = true;
+        if (Interlocked.CompareExchange(ref _closeOwner, TextClose, NoClose) != NoClose)
+        {
+            return;
+        }
+
+        try
+        {
+            using var timeout = new CancellationTokenSource(CloseTimeout);
+            await _webSocket.CloseOutputAsync(WebSocketCloseStatus.InvalidMessageType, "binary messages only", timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsWebSocketGone(ex))
+        {
+            // The peer is gone already.
+        }
+    }
+
     public override void Abort(ConnectionAbortedException abortReason)
     {
         _webSocket.Abort();
@@ -228,12 +263,13 @@ internal sealed class TunnelConnection : ConnectionContext,
     {
         try
         {
-            if (RefusedText)
+            if (Interlocked.CompareExchange(ref _closeOwner, PoliteClose, NoClose) == TextClose)
             {
-                // The close frame names the reason; the peer's close (or the timeout) ends the WebSocket. Its text
-                // payload is never read into the stream.
-                using var timeout = new CancellationTokenSource(CloseTimeout);
-                await _webSocket.CloseAsync(WebSocketCloseStatus.InvalidMessageType, "binary messages only", timeout.Token).ConfigureAwait(false);
+                // Our close frame (1003) is out. Waiting for the peer's would read its text payload and abort, and
+                // an abort can drop the close frame before it leaves; ending the upgraded request lets Kestrel
+                // flush it and close the socket normally.
+                _webSocket.Dispose();
+                return;
             }
 
             await _stream.DisposeAsync().ConfigureAwait(false);
@@ -244,7 +280,10 @@ internal sealed class TunnelConnection : ConnectionContext,
         }
         finally
         {
-            _webSocket.Abort();
+            if (Volatile.Read(ref _closeOwner) != TextClose)
+            {
+                _webSocket.Abort();
+            }
         }
     }
 

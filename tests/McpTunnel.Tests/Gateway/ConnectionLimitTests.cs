@@ -145,9 +145,17 @@ public sealed class ConnectionLimitTests(ITestOutputHelper output)
         Assert.True(second.RssAfter - first.RssAfter <= rssGrowth / 2, $"RSS {(second.RssAfter - first.RssAfter) / 1024} KB higher after the second flood (a flood held {rssGrowth / 1024} KB)");
     }
 
-    /// <summary>The events that lines starting with <paramref name="prefix"/> reported: the sum of their counts.</summary>
-    private static long Reported(IEnumerable<string> lines, string prefix) =>
-        lines.Where(m => m.StartsWith(prefix, StringComparison.Ordinal)).Sum(m => long.Parse(m[prefix.Length..], System.Globalization.CultureInfo.InvariantCulture));
+    /// <summary>
+    /// Exactly one line with <paramref name="prefix"/> since <paramref name="linesAtStart"/>, whose count covers the
+    /// events not reported before it: at least those before this round plus one, at most all there are now.
+    /// </summary>
+    private static void AssertOneLine(GatewayHarness gateway, int linesAtStart, string prefix, long eventsAtStart, long eventsNow)
+    {
+        static long Count(string line, string prefix) => long.Parse(line[prefix.Length..], System.Globalization.CultureInfo.InvariantCulture);
+        var reportedBefore = gateway.Logs.Lines.Take(linesAtStart).Select(l => l.Message).Where(m => m.StartsWith(prefix, StringComparison.Ordinal)).Sum(m => Count(m, prefix));
+        var line = Assert.Single(gateway.Logs.Lines.Skip(linesAtStart).Select(l => l.Message), m => m.StartsWith(prefix, StringComparison.Ordinal));
+        Assert.InRange(Count(line, prefix), eventsAtStart - reportedBefore + 1, eventsNow - reportedBefore);
+    }
 
     private const int MaxConnections = 400;
     private const int MaxSessions = 100;
@@ -206,13 +214,12 @@ public sealed class ConnectionLimitTests(ITestOutputHelper output)
             Assert.Equal($"Hello, flood {round}!", await CallHelloAsync(gateway, $"flood {round}"));
 
             // Hundreds of sheds, one line each: the clock has not moved since the line, so the next is not due. The
-            // line counts the events since the previous one: this round's first, and the previous rounds' unreported.
-            const string connectionLine = "connection limit reached; closed the oldest connections that carried no tunnel session, to admit new ones listener=listen_addr limit=400 closed=";
-            const string sessionLine = "tunnel session limit reached; closed the oldest idle sessions, to admit new ones limit=100 closed=";
-            var earlier = gateway.Logs.Lines.Take(linesAtStart).Select(l => l.Message).ToList();
-            var lines = gateway.Logs.Lines.Skip(linesAtStart).Select(l => l.Message).ToList();
-            Assert.Equal(connectionLine + (shedAtStart - Reported(earlier, connectionLine) + 1), Assert.Single(lines, m => m.StartsWith(connectionLine, StringComparison.Ordinal)));
-            Assert.Equal(sessionLine + (sessionsShedAtStart - Reported(earlier, sessionLine) + 1), Assert.Single(lines, m => m.StartsWith(sessionLine, StringComparison.Ordinal)));
+            // line counts the events since the previous one: the earlier rounds' unreported ones, this round's first,
+            // and any that happened at the same moment on other threads.
+            AssertOneLine(gateway, linesAtStart, "connection limit reached; closed the oldest connections that carried no tunnel session, to admit new ones listener=listen_addr limit=400 closed=",
+                shedAtStart, metrics.Shed(Shed.ConnectionLimit));
+            AssertOneLine(gateway, linesAtStart, "tunnel session limit reached; closed the oldest idle sessions, to admit new ones limit=100 closed=",
+                sessionsShedAtStart, metrics.Shed(Shed.SessionLimit));
 
             // 4. The deadlines pass: every idle connection and session left is closed by the gateway itself.
             var timeoutsAtStart = (metrics.Shed(Shed.UpgradeTimeout), metrics.Shed(Shed.FirstRequestTimeout));
@@ -220,7 +227,7 @@ public sealed class ConnectionLimitTests(ITestOutputHelper output)
             await WaitForNoConnectionsAsync(gateway);
             Assert.True(metrics.Shed(Shed.UpgradeTimeout) > timeoutsAtStart.Item1 && metrics.Shed(Shed.FirstRequestTimeout) > timeoutsAtStart.Item2,
                 $"{metrics.Shed(Shed.UpgradeTimeout) - timeoutsAtStart.Item1} upgrade and {metrics.Shed(Shed.FirstRequestTimeout) - timeoutsAtStart.Item2} first-request timeouts");
-            lines = gateway.Logs.Lines.Skip(linesAtStart).Select(l => l.Message).ToList();
+            var lines = gateway.Logs.Lines.Skip(linesAtStart).Select(l => l.Message).ToList();
             Assert.Single(lines, m => m.StartsWith("closed connections that did not complete a WebSocket upgrade in time timeout=10s closed=", StringComparison.Ordinal));
             Assert.Single(lines, m => m.StartsWith("closed tunnel sessions that did not complete inner TLS and a first request in time timeout=20s closed=", StringComparison.Ordinal));
             foreach (var client in clients)
