@@ -144,7 +144,8 @@ public static class ConfigLoader
                 return;
             }
 
-            var budget = GoDuration.Format(StopBudget.PackagedTimeoutStopSec);
+            // In the unit file's own words (TimeoutStopSec=60s).
+            var budget = $"{StopBudget.PackagedTimeoutStopSec.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)}s";
             var connector = config.Appliance.Cloudflared.Enabled
                 ? $", or cloudflared's grace period {GoDuration.Format(StopBudget.EffectiveGracePeriod(config))} plus {GoDuration.Format(StopBudget.CloudflaredKillMargin)}"
                 : "";
