@@ -101,6 +101,9 @@ internal static partial class GatewayLog
     [LoggerMessage(1403, LogLevel.Error, "certificate reload failed; still serving the previous certificate reason={Reason}")]
     public static partial void CertificateReloadFailed(ILogger logger, string reason);
 
+    [LoggerMessage(1405, LogLevel.Warning, "server certificate fails a tunnel requirement; the edge will refuse it: {Problem}")]
+    public static partial void CertificateRequirementFailed(ILogger logger, string problem);
+
     [LoggerMessage(1404, LogLevel.Warning, "server certificate expires within 7 days or has expired; run mcp-tunnel setup renew-cert not_after={NotAfter}")]
     public static partial void CertificateExpiring(ILogger logger, string notAfter);
 }

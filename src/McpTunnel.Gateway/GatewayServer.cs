@@ -59,9 +59,11 @@ public sealed class GatewayServer : IAsyncDisposable
 
     /// <summary>
     /// Builds the gateway. Throws <see cref="CertificateLoadException"/> when the certificate pair or the
-    /// upstream CA file cannot be used.
+    /// upstream CA file cannot be used. <paramref name="certificateCheck"/> judges the server certificate at start and
+    /// on each reload (see <see cref="ServerCertificateStore.Open"/>).
     /// </summary>
-    public static GatewayServer Create(GatewayConfig config, ILoggerProvider logs, TimeProvider? time = null, RequestDelegate? health = null)
+    public static GatewayServer Create(GatewayConfig config, ILoggerProvider logs, TimeProvider? time = null, RequestDelegate? health = null,
+        Func<string, IEnumerable<string>>? certificateCheck = null)
     {
         var metrics = new GatewayMetrics();
         var tlsReporter = new TlsHandshakeFailureReporter(metrics);
@@ -92,7 +94,7 @@ public sealed class GatewayServer : IAsyncDisposable
         });
         var gatewayLogger = loggerFactoryForStartup.CreateLogger("McpTunnel.Gateway");
         tlsReporter.Attach(gatewayLogger);
-        var certificates = ServerCertificateStore.Open(config.Tls, gatewayLogger, timeProvider, config.Appliance.CertPollInterval);
+        var certificates = ServerCertificateStore.Open(config.Tls, gatewayLogger, timeProvider, config.Appliance.CertPollInterval, certificateCheck);
 
         var limits = ConnectionLimits.Resolve(config.Appliance);
         var governor = ConnectionGovernor.ForTunnel(limits, config.Appliance, timeProvider, metrics, gatewayLogger);

@@ -37,11 +37,13 @@ public sealed class GatewayHarness : IAsyncDisposable
     public Uri HttpUri => Server.ListenUris[0];
 
     /// <summary>Starts a gateway. <paramref name="routesYaml"/> is the body of <c>routes:</c>, one route per line.</summary>
-    public static async Task<GatewayHarness> StartAsync(string routesYaml, string extraYaml = "", TestPki? pki = null, string logLevel = "debug")
+    public static async Task<GatewayHarness> StartAsync(string routesYaml, string extraYaml = "", TestPki? pki = null, string logLevel = "debug", Microsoft.AspNetCore.Http.RequestDelegate? health = null,
+        Func<GatewayConfig, Func<string, IEnumerable<string>>>? certificateCheck = null, Action<TempDirectory, TestPki>? prepare = null)
     {
         var directory = new TempDirectory();
         pki ??= new TestPki();
         pki.WriteTo(directory);
+        prepare?.Invoke(directory, pki);
         var yaml = $"""
             listen_addr: "127.0.0.1:0"
             log_level: {logLevel}
@@ -59,7 +61,7 @@ public sealed class GatewayHarness : IAsyncDisposable
         Assert.True(result.Succeeded, string.Join("\n", result.Problems));
         var logs = new CapturingLoggerProvider();
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
-        var server = GatewayServer.Create(result.Config!, logs, time);
+        var server = GatewayServer.Create(result.Config!, logs, time, health, certificateCheck?.Invoke(result.Config!));
         await server.StartAsync();
         return new GatewayHarness(directory, pki, server, logs, time);
     }
