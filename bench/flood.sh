@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Idle-connection flood (not part of CI): the gateway under the packaged descriptor limit (LimitNOFILE=16384) gets
+# CONNECTIONS idle TCP connections and WEBSOCKETS idle WebSockets (no TLS), held for SECONDS with one real request
+# (new WebSocket, inner TLS, POST) every second. Reports the gateway's CPU while opening and while holding, its
+# descriptors and RSS, and how the real requests fared. The gateway runs on CPU 0, the generator on CPU 1.
+# Knobs: CONNECTIONS (20000), WEBSOCKETS (2000), SECONDS (30), NOFILE (16384), UPGRADE_TIMEOUT (the default, 10s;
+# 5m holds the idle connections for the whole run), BINARIES (default artifacts/bin/mcp-tunnel; give several,
+# space-separated, to compare builds in one run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CONNECTIONS=${CONNECTIONS:-20000}
+WEBSOCKETS=${WEBSOCKETS:-2000}
+SECONDS_HELD=${SECONDS:-30}
+NOFILE=${NOFILE:-16384}
+UPGRADE_TIMEOUT=${UPGRADE_TIMEOUT:-}
+BINARIES=${BINARIES:-$(pwd)/artifacts/bin/mcp-tunnel}
+# The generator holds every connection itself.
+ulimit -Hn $((CONNECTIONS + WEBSOCKETS + 4096)) 2>/dev/null || true
+ulimit -n $((CONNECTIONS + WEBSOCKETS + 4096)) || { echo "cannot raise ulimit -n to $((CONNECTIONS + WEBSOCKETS + 4096))" >&2; exit 1; }
+W="bench/results/flood-$(date -u +%Y%m%dT%H%M%SZ)"
+mkdir -p "$W"
+W=$(cd "$W" && pwd)
+[ -x artifacts/bin/mcp-tunnel ] || dotnet publish src/McpTunnel/McpTunnel.csproj -c Release -r linux-x64 -o artifacts/bin >/dev/null
+dotnet build bench/McpTunnel.Bench -c Release -o "$W/bench-bin" >/dev/null
+LOAD="$W/bench-bin/mcp-tunnel-bench"
+DOMAIN=bench.tunnel.test
+UP=18201 GW=18200
+
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+wait_port() { for _ in $(seq 1 500); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.01; done; echo "port $1 never opened" >&2; return 1; }
+
+first=${BINARIES%% *}
+"$first" cert init --domain "$DOMAIN" --out "$W/pki" >/dev/null
+taskset -c 1 "$LOAD" upstream $UP & pids+=($!)
+wait_port $UP
+
+for bin in $BINARIES; do
+  cat > "$W/gateway.yaml" <<YAML
+listen_addr: "127.0.0.1:$GW"
+log_level: warn
+tunnel_domain: $DOMAIN
+tls: { cert_file: $W/pki/tls.crt, key_file: $W/pki/tls.key }
+routes: { echo: "http://127.0.0.1:$UP" }
+upstream: { allowed_ips: [127.0.0.0/8] }
+YAML
+  if [ -n "$UPGRADE_TIMEOUT" ] && "$bin" config validate --config "$W/gateway.yaml" >/dev/null 2>&1; then
+    printf 'appliance: { upgrade_timeout: %s, first_request_timeout: %s, tls_handshake_timeout: %s }\n' "$UPGRADE_TIMEOUT" "$UPGRADE_TIMEOUT" "$UPGRADE_TIMEOUT" >> "$W/gateway.yaml"
+    "$bin" config validate --config "$W/gateway.yaml" >/dev/null 2>&1 || sed -i '$d' "$W/gateway.yaml"
+  fi
+  log="$W/gateway-$(echo "$bin" | md5sum | cut -c1-8).log"
+  bash -c "ulimit -n $NOFILE; exec taskset -c 0 '$bin' gateway --config '$W/gateway.yaml'" 2>"$log" & gw=$!
+  pids+=($gw)
+  wait_port $GW
+  sleep 1
+  echo "binary=$bin nofile=$NOFILE $(taskset -c 1 "$LOAD" flood 127.0.0.1:$GW --host echo.$DOMAIN --ca "$W/pki/ca.crt" --pid $gw --connections "$CONNECTIONS" --websockets "$WEBSOCKETS" --seconds "$SECONDS_HELD") log_lines=$(wc -l < "$log")" | tee -a "$W/results.txt"
+  kill $gw; wait $gw 2>/dev/null || true
+done
+echo "results: $W/results.txt"
