@@ -59,11 +59,14 @@ internal static partial class GatewayLog
     [LoggerMessage(1115, LogLevel.Information, "closed tunnel sessions that did not complete inner TLS and a first request in time timeout={Timeout} closed={Closed}")]
     public static partial void FirstRequestTimedOut(ILogger logger, string timeout, long closed);
 
-    [LoggerMessage(1103, LogLevel.Debug, "websocket text message refused: the tunnel carries TLS in binary messages only; closing with 1003 remote={Remote}")]
-    public static partial void TextMessageRefused(ILogger logger, string remote);
+    [LoggerMessage(1103, LogLevel.Warning, "websocket text message refused: the tunnel carries TLS in binary messages only; closed with 1003 remote={Remote} refused={Refused}")]
+    public static partial void TextMessageRefused(ILogger logger, string remote, long refused);
 
     [LoggerMessage(1200, LogLevel.Warning, "tls handshake failed: {Reason}")]
     public static partial void TlsHandshakeFailed(ILogger logger, string reason);
+
+    [LoggerMessage(1202, LogLevel.Warning, "tls handshake failed: {Reason} suppressed={Suppressed}")]
+    public static partial void TlsHandshakeFailedRepeatedly(ILogger logger, string reason, long suppressed);
 
     [LoggerMessage(1201, LogLevel.Debug, "tls client hello sni={ServerName}")]
     public static partial void ClientHello(ILogger logger, string serverName);

@@ -66,7 +66,8 @@ public sealed class GatewayServer : IAsyncDisposable
         Func<string, IEnumerable<string>>? certificateCheck = null)
     {
         var metrics = new GatewayMetrics();
-        var tlsReporter = new TlsHandshakeFailureReporter(metrics);
+        var timeProvider = time ?? TimeProvider.System;
+        var tlsReporter = new TlsHandshakeFailureReporter(metrics, timeProvider);
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ApplicationName = "mcp-tunnel" });
 
         var level = config.LogLevel switch
@@ -85,7 +86,6 @@ public sealed class GatewayServer : IAsyncDisposable
         builder.Logging.AddFilter("Yarp", level <= LogLevel.Debug ? LogLevel.Debug : LogLevel.Warning);
         builder.Logging.AddFilter<TlsHandshakeFailureReporter>(TlsHandshakeFailureReporter.KestrelHttpsCategory, LogLevel.Debug);
 
-        var timeProvider = time ?? TimeProvider.System;
         var loggerFactoryForStartup = LoggerFactory.Create(b =>
         {
             b.ClearProviders();
@@ -103,6 +103,7 @@ public sealed class GatewayServer : IAsyncDisposable
         builder.Services.AddSingleton(config);
         builder.Services.AddSingleton(config.Appliance);
         builder.Services.AddSingleton(metrics);
+        builder.Services.AddSingleton(timeProvider);
         builder.Services.AddSingleton(listener);
         builder.Services.AddSingleton<OuterWebSocketHandler>();
         builder.Services.AddSingleton<InnerRequestHandler>();

@@ -74,7 +74,7 @@ internal sealed class OuterConnection : IDisposable
     {
         Volatile.Write(ref _phase, Closed);
         Disarm();
-        _context.Abort(new ConnectionShedException(reason));
+        _context.Abort(new ClosedByGatewayException(reason));
     }
 
     public void Dispose()

@@ -17,8 +17,11 @@ internal sealed class OuterWebSocketHandler(
     InnerConnectionListener listener,
     ApplianceConfig settings,
     GatewayMetrics metrics,
+    TimeProvider time,
     ILogger<OuterWebSocketHandler> logger)
 {
+    private readonly LogThrottle _textRefusedLog = new(time);
+
     private static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(2);
 
     private static readonly byte[] Busy =
@@ -85,9 +88,9 @@ internal sealed class OuterWebSocketHandler(
         }
         finally
         {
-            if (connection.RefusedText)
+            if (connection.RefusedText && _textRefusedLog.Hit() is var refused and > 0)
             {
-                GatewayLog.TextMessageRefused(logger, remote);
+                GatewayLog.TextMessageRefused(logger, remote, refused);
             }
 
             metrics.WebSocketClosed();

@@ -135,6 +135,9 @@ internal sealed class TunnelConnection : ConnectionContext,
                 if (next.MessageType == WebSocketMessageType.Text)
                 {
                     await RefuseTextAsync().ConfigureAwait(false);
+                    // Ends the inner connection with a reason the TLS failure report recognises (it has its own line).
+                    // An I/O error, not a cancellation: Kestrel reports a cancelled handshake as a timeout, without it.
+                    error = new ConnectionResetException("the WebSocket was closed", new ClosedByGatewayException("the WebSocket peer sent a text message; closed with 1003"));
                     break;
                 }
 

@@ -527,7 +527,44 @@ public sealed class HostileInputTests : IAsyncLifetime
             Assert.DoesNotContain(frames, f => f.Opcode == 0x2);
         }
 
-        await _gateway.Logs.WaitForAsync("websocket text message refused: the tunnel carries TLS in binary messages only; closing with 1003");
+        await _gateway.Logs.WaitForAsync("websocket text message refused: the tunnel carries TLS in binary messages only; closed with 1003");
+        // The inner handshake it cut short is not reported as a TLS failure as well.
+        Assert.DoesNotContain(_gateway.Logs.Messages, m => m.StartsWith("tls handshake failed", StringComparison.Ordinal));
+        await AssertStillServes();
+    }
+
+    [Fact]
+    public async Task A_flood_of_websockets_that_never_start_tls_gets_one_handshake_line_per_interval_not_one_each()
+    {
+        // tls_handshake_timeout is 2s here (real time); the line throttle runs on the harness's fake clock.
+        const int count = 20;
+        var clients = new List<TcpClient>();
+        try
+        {
+            for (var i = 0; i < count; i++)
+            {
+                clients.Add((await RawWebSocketAsync()).Client);
+            }
+
+            await Eventually.WaitAsync(() => _gateway.Server.Metrics.TlsHandshakeFailures == count, () => $"{_gateway.Server.Metrics.TlsHandshakeFailures} handshake failures");
+            var line = Assert.Single(_gateway.Logs.Messages, m => m.StartsWith("tls handshake failed", StringComparison.Ordinal));
+            Assert.Equal("tls handshake failed: handshake timed out (the client sent nothing, or too slowly)", line);
+
+            // The next one after the interval says how many were held back.
+            _gateway.Time.Advance(TimeSpan.FromSeconds(10));
+            clients.Add((await RawWebSocketAsync()).Client);
+            await Eventually.WaitAsync(() => _gateway.Server.Metrics.TlsHandshakeFailures == count + 1, () => $"{_gateway.Server.Metrics.TlsHandshakeFailures} handshake failures");
+            await _gateway.Logs.WaitForAsync($"tls handshake failed: handshake timed out (the client sent nothing, or too slowly) suppressed={count - 1}");
+            Assert.Equal([("timeout", count + 1L)], _gateway.Server.Metrics.TlsHandshakeFailuresByReason);
+        }
+        finally
+        {
+            foreach (var client in clients)
+            {
+                client.Dispose();
+            }
+        }
+
         await AssertStillServes();
     }
 
