@@ -6,13 +6,15 @@
 # Knobs: CONNECTIONS (12000), WEBSOCKETS (2000), SECONDS (30), NOFILE (4096: the generator must hold more connections
 # than the gateway may, and a container's hard limit is often 20000), UPGRADE_TIMEOUT (the default, 10s;
 # 5m holds the idle connections for the whole run), BINARIES (default artifacts/bin/mcp-tunnel; give several,
-# space-separated, to compare builds in one run).
+# space-separated, to compare builds in one run), ROUNDS (1: floods in a row against the same gateway process, to
+# tell memory the process keeps for reuse from memory that grows with every flood).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CONNECTIONS=${CONNECTIONS:-12000}
 WEBSOCKETS=${WEBSOCKETS:-2000}
 SECONDS_HELD=${SECONDS:-30}
 NOFILE=${NOFILE:-4096}
+ROUNDS=${ROUNDS:-1}
 UPGRADE_TIMEOUT=${UPGRADE_TIMEOUT:-}
 BINARIES=${BINARIES:-$(pwd)/artifacts/bin/mcp-tunnel}
 # The generator holds every connection itself.
@@ -57,7 +59,9 @@ YAML
   pids+=($gw)
   wait_port $GW
   sleep 1
-  echo "binary=$bin nofile=$NOFILE $(taskset -c 1 "$LOAD" flood 127.0.0.1:$GW --host echo.$DOMAIN --ca "$W/pki/ca.crt" --pid $gw --connections "$CONNECTIONS" --websockets "$WEBSOCKETS" --seconds "$SECONDS_HELD") log_lines=$(wc -l < "$log")" | tee -a "$W/results.txt"
+  for round in $(seq 1 "$ROUNDS"); do
+    echo "binary=$bin nofile=$NOFILE round=$round $(taskset -c 1 "$LOAD" flood 127.0.0.1:$GW --host echo.$DOMAIN --ca "$W/pki/ca.crt" --pid $gw --connections "$CONNECTIONS" --websockets "$WEBSOCKETS" --seconds "$SECONDS_HELD") log_lines=$(wc -l < "$log")" | tee -a "$W/results.txt"
+  done
   kill $gw; wait $gw 2>/dev/null || true
 done
 echo "results: $W/results.txt"

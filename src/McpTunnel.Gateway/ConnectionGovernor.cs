@@ -22,6 +22,10 @@ namespace McpTunnel.Gateway;
 ///    WebSocket gets 503.
 /// 4. Every such event is counted in metrics and logged at most once per <see cref="LogThrottle.Interval"/>, with
 ///    the number of events since the previous line.
+/// 5. When a flood is over (connections were shed or timed out, and the open ones are back under an eighth of the
+///    limit), the GC is asked once to give back the memory the flood's connections used: the process is idle by
+///    then, so without it no collection would run and the high-water mark would stay committed. At most once per
+///    <see cref="ReclaimInterval"/>.
 /// Lists are kept oldest first under one lock taken per connection and per session start, never per request.
 /// </remarks>
 /// </summary>
@@ -45,6 +49,12 @@ internal sealed class ConnectionGovernor
     private readonly LogThrottle _upgradeTimeoutLog;
     private readonly LogThrottle _firstRequestTimeoutLog;
     private int _open;
+    private int _shedSinceReclaim;
+    private long _lastReclaim = long.MinValue;
+
+    /// <summary>The least time between two collections asked for after a flood.</summary>
+    public static readonly TimeSpan ReclaimInterval = TimeSpan.FromMinutes(1);
+
 
     private ConnectionGovernor(string listener, int maxConnections, int maxSessions, TimeSpan? upgradeTimeout, TimeSpan firstRequestTimeout, TimeProvider time, GatewayMetrics metrics, ILogger logger)
     {
@@ -108,7 +118,7 @@ internal sealed class ConnectionGovernor
         {
             shed.Abort("closed to admit a newer connection: the connection limit was reached");
             var health = _maxSessions == 0;
-            _metrics.ConnectionShed(health ? GatewayMetrics.ShedReason.HealthLimit : GatewayMetrics.ShedReason.ConnectionLimit);
+            Shed(health ? GatewayMetrics.ShedReason.HealthLimit : GatewayMetrics.ShedReason.ConnectionLimit);
             if (_connectionShedLog.Hit() is var closed and > 0)
             {
                 GatewayLog.ConnectionLimitShed(_logger, _listener, _maxConnections, closed);
@@ -149,7 +159,39 @@ internal sealed class ConnectionGovernor
             }
 
             connection.Dispose();
+            ReclaimAfterFlood();
         }
+    }
+
+    /// <summary>Asks the GC once to return a finished flood's memory (remark 5).</summary>
+    private void ReclaimAfterFlood()
+    {
+        if (Volatile.Read(ref _shedSinceReclaim) == 0 || OpenConnections > _maxConnections / 8)
+        {
+            return;
+        }
+
+        var now = _time.GetTimestamp();
+        var last = Volatile.Read(ref _lastReclaim);
+        if (last != long.MinValue && _time.GetElapsedTime(last, now) < ReclaimInterval)
+        {
+            return;
+        }
+
+        if (Interlocked.CompareExchange(ref _lastReclaim, now, last) != last)
+        {
+            return;
+        }
+
+        Interlocked.Exchange(ref _shedSinceReclaim, 0);
+        _metrics.MemoryReclaimed();
+        ThreadPool.UnsafeQueueUserWorkItem(static _ => GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true), null);
+    }
+
+    private void Shed(GatewayMetrics.ShedReason reason)
+    {
+        Interlocked.Exchange(ref _shedSinceReclaim, 1);
+        _metrics.ConnectionShed(reason);
     }
 
     /// <summary>
@@ -187,7 +229,7 @@ internal sealed class ConnectionGovernor
         if (shed is not null)
         {
             shed.Abort("closed to admit a newer tunnel session: the session limit was reached");
-            _metrics.ConnectionShed(GatewayMetrics.ShedReason.SessionLimit);
+            Shed(GatewayMetrics.ShedReason.SessionLimit);
             if (_sessionShedLog.Hit() is var closed and > 0)
             {
                 GatewayLog.SessionLimitShed(_logger, _maxSessions, closed);
@@ -238,7 +280,7 @@ internal sealed class ConnectionGovernor
         if (phase == OuterConnection.Waiting)
         {
             connection.Abort("the WebSocket upgrade did not complete within appliance.upgrade_timeout");
-            _metrics.ConnectionShed(GatewayMetrics.ShedReason.UpgradeTimeout);
+            Shed(GatewayMetrics.ShedReason.UpgradeTimeout);
             if (_upgradeTimeoutLog.Hit() is var closed and > 0)
             {
                 GatewayLog.UpgradeTimedOut(_logger, GoDuration.Format(_upgradeTimeout ?? TimeSpan.Zero), closed);
@@ -247,7 +289,7 @@ internal sealed class ConnectionGovernor
         else
         {
             connection.Abort("inner TLS and a first request did not complete within appliance.first_request_timeout");
-            _metrics.ConnectionShed(GatewayMetrics.ShedReason.FirstRequestTimeout);
+            Shed(GatewayMetrics.ShedReason.FirstRequestTimeout);
             if (_firstRequestTimeoutLog.Hit() is var closed and > 0)
             {
                 GatewayLog.FirstRequestTimedOut(_logger, GoDuration.Format(_firstRequestTimeout), closed);

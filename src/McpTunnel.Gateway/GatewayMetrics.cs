@@ -84,6 +84,13 @@ public sealed class GatewayMetrics
 
     internal void ConnectionClosed() => Interlocked.Decrement(ref _openConnections);
 
+    private long _memoryReclaims;
+
+    /// <summary>Collections the gateway asked for after a flood of connections ended (ConnectionGovernor).</summary>
+    public long MemoryReclaims => Interlocked.Read(ref _memoryReclaims);
+
+    internal void MemoryReclaimed() => Interlocked.Increment(ref _memoryReclaims);
+
     internal void ConnectionShed(ShedReason reason) => Interlocked.Increment(ref _shed[(int)reason]);
 
     internal void ConnectionRefused(RefusalReason reason) => Interlocked.Increment(ref _refused[(int)reason]);
