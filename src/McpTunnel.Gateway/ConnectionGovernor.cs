@@ -49,8 +49,10 @@ internal sealed class ConnectionGovernor
     private readonly LogThrottle _upgradeTimeoutLog;
     private readonly LogThrottle _firstRequestTimeoutLog;
     private int _open;
+    private readonly Lock _reclaimLock = new();
     private int _shedSinceReclaim;
     private long _lastReclaim = long.MinValue;
+    private ITimer? _reclaimTimer;
 
     /// <summary>The least time between two collections asked for after a flood.</summary>
     public static readonly TimeSpan ReclaimInterval = TimeSpan.FromMinutes(1);
@@ -163,7 +165,11 @@ internal sealed class ConnectionGovernor
         }
     }
 
-    /// <summary>Asks the GC once to return a finished flood's memory (remark 5).</summary>
+    /// <summary>
+    /// Asks the GC once to return a finished flood's memory (remark 5). Within <see cref="ReclaimInterval"/> of the
+    /// last time it waits for the rest of the interval (a flood that ends just after another must not keep its memory
+    /// because no connection closes afterwards).
+    /// </summary>
     private void ReclaimAfterFlood()
     {
         if (Volatile.Read(ref _shedSinceReclaim) == 0 || OpenConnections > _maxConnections / 8)
@@ -171,19 +177,35 @@ internal sealed class ConnectionGovernor
             return;
         }
 
-        var now = _time.GetTimestamp();
-        var last = Volatile.Read(ref _lastReclaim);
-        if (last != long.MinValue && _time.GetElapsedTime(last, now) < ReclaimInterval)
+        lock (_reclaimLock)
         {
-            return;
+            if (_reclaimTimer is not null)
+            {
+                return;
+            }
+
+            var now = _time.GetTimestamp();
+            var wait = _lastReclaim == long.MinValue ? TimeSpan.Zero : ReclaimInterval - _time.GetElapsedTime(_lastReclaim, now);
+            if (wait > TimeSpan.Zero)
+            {
+                _reclaimTimer = _time.CreateTimer(static state =>
+                {
+                    var governor = (ConnectionGovernor)state!;
+                    lock (governor._reclaimLock)
+                    {
+                        governor._reclaimTimer?.Dispose();
+                        governor._reclaimTimer = null;
+                    }
+
+                    governor.ReclaimAfterFlood();
+                }, this, wait, Timeout.InfiniteTimeSpan);
+                return;
+            }
+
+            _lastReclaim = now;
+            Interlocked.Exchange(ref _shedSinceReclaim, 0);
         }
 
-        if (Interlocked.CompareExchange(ref _lastReclaim, now, last) != last)
-        {
-            return;
-        }
-
-        Interlocked.Exchange(ref _shedSinceReclaim, 0);
         _metrics.MemoryReclaimed();
         ThreadPool.UnsafeQueueUserWorkItem(static _ => GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true), null);
     }

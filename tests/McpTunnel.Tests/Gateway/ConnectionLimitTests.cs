@@ -195,6 +195,51 @@ public sealed class ConnectionLimitTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_flood_that_ends_within_a_minute_of_the_last_gets_its_memory_back_when_the_minute_is_over()
+    {
+        await using var gateway = await GatewayHarness.StartAsync("echo: http://127.0.0.1:9", "appliance:\n  max_connections: 8\n  max_sessions: 2", logLevel: "info");
+        var metrics = gateway.Server.Metrics;
+
+        async Task FloodAndTimeOutAsync()
+        {
+            var clients = new List<TcpClient>();
+            try
+            {
+                var shedBefore = metrics.Shed(Shed.ConnectionLimit);
+                for (var i = 0; i < 24; i++)
+                {
+                    var client = new TcpClient();
+                    await client.ConnectAsync(IPAddress.Loopback, gateway.HttpUri.Port);
+                    clients.Add(client);
+                }
+
+                await Eventually.WaitAsync(() => metrics.Shed(Shed.ConnectionLimit) - shedBefore == 16, () => $"{metrics.Shed(Shed.ConnectionLimit) - shedBefore} shed");
+                gateway.Time.Advance(TimeSpan.FromSeconds(10));
+                await WaitForNoConnectionsAsync(gateway);
+            }
+            finally
+            {
+                foreach (var client in clients)
+                {
+                    client.Dispose();
+                }
+            }
+        }
+
+        Assert.Equal(0, metrics.MemoryReclaims);
+        await FloodAndTimeOutAsync();
+        await Eventually.WaitAsync(() => metrics.MemoryReclaims == 1, () => $"{metrics.MemoryReclaims} collections");
+
+        // Ten seconds later another flood ends: no connection closes after it, and the minute is not over yet; the
+        // collection waits for the other fifty seconds.
+        await FloodAndTimeOutAsync();
+        gateway.Time.Advance(TimeSpan.FromSeconds(49));
+        Assert.Equal(1, metrics.MemoryReclaims);
+        gateway.Time.Advance(TimeSpan.FromSeconds(1));
+        await Eventually.WaitAsync(() => metrics.MemoryReclaims == 2, () => $"{metrics.MemoryReclaims} collections");
+    }
+
+    [Fact]
     public async Task The_inner_accept_queue_is_bounded()
     {
         var listener = new InnerConnectionListener(capacity: 2);
