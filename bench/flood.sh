@@ -62,6 +62,9 @@ YAML
   for round in $(seq 1 "$ROUNDS"); do
     echo "binary=$bin nofile=$NOFILE round=$round $(taskset -c 1 "$LOAD" flood 127.0.0.1:$GW --host echo.$DOMAIN --ca "$W/pki/ca.crt" --pid $gw --connections "$CONNECTIONS" --websockets "$WEBSOCKETS" --seconds "$SECONDS_HELD") log_lines=$(wc -l < "$log")" | tee -a "$W/results.txt"
   done
+  # The gateway asks for a collection at most once a minute after a flood: read RSS again once that has passed.
+  sleep 65
+  echo "binary=$bin rss_kb_a_minute_later=$(awk '/^VmRSS:/ {print $2}' /proc/$gw/status) fds_a_minute_later=$(ls /proc/$gw/fd | wc -l)" | tee -a "$W/results.txt"
   kill $gw; wait $gw 2>/dev/null || true
 done
 echo "results: $W/results.txt"

@@ -98,6 +98,7 @@ internal sealed class ConnectionGovernor
     {
         var connection = new OuterConnection(this, context);
         OuterConnection? shed = null;
+        var admitted = false;
         lock (_lock)
         {
             if (_open >= _maxConnections)
@@ -113,6 +114,7 @@ internal sealed class ConnectionGovernor
             {
                 connection.Node = _waiting.AddLast(connection);
                 Attached();
+                admitted = true;
             }
         }
 
@@ -127,7 +129,7 @@ internal sealed class ConnectionGovernor
             }
         }
 
-        if (connection.Node is null)
+        if (!admitted)
         {
             // Only when every connection is a session, which max_sessions < max_connections rules out; returning
             // makes Kestrel close the connection.
