@@ -26,6 +26,9 @@ using Microsoft.Extensions.Logging;
 // mcp-tunnel-bench sessions TARGET --host H --ca FILE --count N[,M...] --pid PID
 //   Opens idle tunnel sessions (WebSocket + inner TLS + one request) up to each count in turn and reports the RSS
 //   of PID before and at each count (one run, so 1k and 10k figures are comparable).
+// mcp-tunnel-bench flood TARGET --host H --ca FILE --pid PID --connections N --websockets M --seconds S
+//   N idle TCP connections and M idle WebSockets (no TLS), held for S seconds with a real request every second;
+//   reports PID's CPU, RSS and descriptors. See FloodLoad and bench/flood.sh.
 var mode = args.ElementAtOrDefault(0) ?? "";
 string Option(string name, string fallback) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault() ?? fallback;
 
@@ -43,8 +46,12 @@ switch (mode)
     case "soak":
         return await new SoakLoad(args[1], Option("--host", "echo.bench.tunnel.test"), Cas(), TimeSpan.FromSeconds(double.Parse(Option("--seconds", "1800"), CultureInfo.InvariantCulture)),
             int.Parse(Option("--pid", "0"), CultureInfo.InvariantCulture), Option("--out", "."), int.Parse(Option("--rss-every", "10"), CultureInfo.InvariantCulture)).RunAsync();
+    case "flood":
+        return await new FloodLoad(args[1], Option("--host", "echo.bench.tunnel.test"), Cas(), int.Parse(Option("--pid", "0"), CultureInfo.InvariantCulture),
+            int.Parse(Option("--connections", "20000"), CultureInfo.InvariantCulture), int.Parse(Option("--websockets", "2000"), CultureInfo.InvariantCulture),
+            TimeSpan.FromSeconds(double.Parse(Option("--seconds", "30"), CultureInfo.InvariantCulture))).RunAsync();
     default:
-        Console.Error.WriteLine("usage: mcp-tunnel-bench upstream PORT | load MODE TARGET ... | handshakes MODE TARGET ... | sessions TARGET ... | soak TARGET ...");
+        Console.Error.WriteLine("usage: mcp-tunnel-bench upstream PORT | load MODE TARGET ... | handshakes MODE TARGET ... | sessions TARGET ... | soak TARGET ... | flood TARGET ...");
         return 2;
 }
 

@@ -35,6 +35,9 @@ public static class ConfigLoader
     /// </summary>
     public const int MaxNestingDepth = 32;
 
+    /// <summary>The largest connection or session limit accepted: the kernel's default ceiling for open files (fs.nr_open).</summary>
+    private const int MaxCount = 1 << 20;
+
     public static ConfigLoadResult LoadFile(string path, string? tunnelDomainOverride = null, bool checkFiles = true)
     {
         string text;
@@ -150,7 +153,7 @@ public static class ConfigLoader
                 return null;
             }
 
-            return new GatewayConfig
+            var config = new GatewayConfig
             {
                 ListenAddr = listen,
                 LogLevel = logLevel,
@@ -162,6 +165,31 @@ public static class ConfigLoader
                 Appliance = appliance,
                 SourcePath = source,
             };
+            CheckStopBudget(config, fields);
+            return config;
+        }
+
+        /// <summary>Warns when a stop with these settings can outlast the packaged unit's TimeoutStopSec (SIGKILL mid-drain).</summary>
+        private void CheckStopBudget(GatewayConfig config, Dictionary<string, (YamlNode Key, YamlNode Value)> fields)
+        {
+            var worst = StopBudget.WorstCase(config);
+            if (worst <= StopBudget.PackagedTimeoutStopSec)
+            {
+                return;
+            }
+
+            // In the unit file's own words (TimeoutStopSec=60s).
+            var budget = $"{StopBudget.PackagedTimeoutStopSec.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)}s";
+            var connector = config.Appliance.Cloudflared.Enabled
+                ? $", or cloudflared's grace period {GoDuration.Format(StopBudget.EffectiveGracePeriod(config))} plus {GoDuration.Format(StopBudget.CloudflaredKillMargin)}"
+                : "";
+            var node = fields.TryGetValue("shutdown_timeout", out var field) ? field.Value : null;
+            Warn(node, "shutdown_timeout",
+                $"a stop can take up to {GoDuration.Format(worst)} (the drain of {GoDuration.Format(config.ShutdownTimeout)}{connector}, then {GoDuration.Format(StopBudget.CloseAllowance)} to close), " +
+                $"longer than the packaged service unit allows (TimeoutStopSec={budget}), so systemd would kill mcp-tunnel in the middle of the drain; " +
+                $"keep shutdown_timeout at most {GoDuration.Format(StopBudget.PackagedTimeoutStopSec - StopBudget.CloseAllowance)} " +
+                $"and appliance.cloudflared.grace_period at most {GoDuration.Format(StopBudget.PackagedTimeoutStopSec - StopBudget.CloseAllowance - StopBudget.CloudflaredKillMargin)}, " +
+                "or give the unit more time in a drop-in (systemctl edit mcp-tunnel: [Service] TimeoutStopSec=...)");
         }
 
         /// <summary>Where the nesting first exceeds <see cref="MaxNestingDepth"/>, or null.</summary>
@@ -674,6 +702,24 @@ public static class ConfigLoader
             }
         }
 
+        /// <summary>A connection count for a limit: a whole number from <paramref name="minimum"/> to <see cref="MaxCount"/>; null when not set.</summary>
+        private int? ReadCount(Dictionary<string, (YamlNode Key, YamlNode Value)> fields, string name, string path, int minimum)
+        {
+            var text = Scalar(fields, name, path);
+            if (text is null)
+            {
+                return null;
+            }
+
+            if (int.TryParse(text.Trim(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value) && value >= minimum && value <= MaxCount)
+            {
+                return value;
+            }
+
+            Error(fields[name].Value, path, $"\"{text}\" must be a whole number from {minimum} to {MaxCount}; leave it out to derive it from the descriptor limit (LimitNOFILE)");
+            return null;
+        }
+
         private ApplianceConfig? ReadAppliance(Dictionary<string, (YamlNode Key, YamlNode Value)> fields)
         {
             var result = new ApplianceConfig();
@@ -692,6 +738,7 @@ public static class ConfigLoader
             {
                 "upstream_connect_timeout", "tls_handshake_timeout", "cert_poll_interval", "websocket_keepalive",
                 "upstream_idle_timeout", "request_headers_timeout", "max_request_headers_bytes", "websocket_paths", "health_addr", "data_dir", "cloudflared",
+                "upgrade_timeout", "first_request_timeout", "max_connections", "max_sessions",
             };
             var a = Fields(map, "appliance.", known, strict: true);
             result = result with
@@ -702,7 +749,16 @@ public static class ConfigLoader
                 WebSocketKeepAlive = ReadDuration(a, "websocket_keepalive", "appliance.websocket_keepalive", result.WebSocketKeepAlive, allowZero: true),
                 UpstreamIdleTimeout = ReadDuration(a, "upstream_idle_timeout", "appliance.upstream_idle_timeout", result.UpstreamIdleTimeout, allowZero: true),
                 RequestHeadersTimeout = ReadDuration(a, "request_headers_timeout", "appliance.request_headers_timeout", result.RequestHeadersTimeout, allowZero: false),
+                UpgradeTimeout = ReadDuration(a, "upgrade_timeout", "appliance.upgrade_timeout", result.UpgradeTimeout, allowZero: false),
+                FirstRequestTimeout = ReadDuration(a, "first_request_timeout", "appliance.first_request_timeout", result.FirstRequestTimeout, allowZero: false),
+                MaxConnections = ReadCount(a, "max_connections", "appliance.max_connections", 2),
+                MaxSessions = ReadCount(a, "max_sessions", "appliance.max_sessions", 1),
             };
+            if (result is { MaxConnections: { } connections, MaxSessions: { } sessions } && sessions >= connections)
+            {
+                Error(a["max_sessions"].Value, "appliance.max_sessions",
+                    $"{sessions} must be less than appliance.max_connections ({connections}): connections that have not finished their WebSocket upgrade yet need room beside the sessions");
+            }
 
             if (Scalar(a, "max_request_headers_bytes", "appliance.max_request_headers_bytes") is { } headerText)
             {

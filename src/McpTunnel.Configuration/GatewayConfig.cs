@@ -73,6 +73,24 @@ public sealed record ApplianceConfig
     /// <summary>Largest inner request header block, in bytes.</summary>
     public int MaxRequestHeadersBytes { get; init; } = 64 * 1024;
 
+    /// <summary>
+    /// How long a connection to <c>listen_addr</c> may take, from accept, to complete its WebSocket upgrade.
+    /// Kestrel alone would keep a connection that never sends a byte for its keep-alive timeout (5 minutes).
+    /// </summary>
+    public TimeSpan UpgradeTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// How long a tunnel session may take, from its WebSocket upgrade, to complete inner TLS and send the
+    /// headers of its first request.
+    /// </summary>
+    public TimeSpan FirstRequestTimeout { get; init; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>Most connections open on <c>listen_addr</c> at once, sessions included; null derives it from RLIMIT_NOFILE.</summary>
+    public int? MaxConnections { get; init; }
+
+    /// <summary>Most tunnel sessions (upgraded WebSockets) at once; null derives it from RLIMIT_NOFILE.</summary>
+    public int? MaxSessions { get; init; }
+
     /// <summary>Optional allow-list of WebSocket paths on <c>listen_addr</c>; empty accepts any path.</summary>
     public IReadOnlyList<string> WebSocketPaths { get; init; } = [];
 

@@ -26,6 +26,12 @@ internal static partial class GatewayLog
     [LoggerMessage(1004, LogLevel.Information, "gateway stopped")]
     public static partial void Stopped(ILogger logger);
 
+    [LoggerMessage(1005, LogLevel.Information, "connection limits max_connections={MaxConnections} max_sessions={MaxSessions} descriptor_limit={DescriptorLimit}")]
+    public static partial void Limits(ILogger logger, int maxConnections, int maxSessions, string descriptorLimit);
+
+    [LoggerMessage(1006, LogLevel.Warning, "appliance.max_connections plus max_sessions leave fewer than 256 of the process's descriptors for everything else; expect \"Too many open files\" before the limits act: lower them, or raise LimitNOFILE max_connections={MaxConnections} max_sessions={MaxSessions} descriptor_limit={DescriptorLimit}")]
+    public static partial void LimitsExceedDescriptors(ILogger logger, int maxConnections, int maxSessions, long descriptorLimit);
+
     [LoggerMessage(1100, LogLevel.Debug, "websocket opened remote={Remote} path={Path}")]
     public static partial void WebSocketOpened(ILogger logger, string remote, string path);
 
@@ -35,8 +41,32 @@ internal static partial class GatewayLog
     [LoggerMessage(1102, LogLevel.Debug, "rejected a plain HTTP request on the WebSocket listener method={Method} path={Path} status=426")]
     public static partial void NotWebSocket(ILogger logger, string method, string path);
 
+    [LoggerMessage(1110, LogLevel.Warning, "connection limit reached; closed the oldest connections that carried no tunnel session, to admit new ones listener={Listener} limit={Limit} closed={Closed}")]
+    public static partial void ConnectionLimitShed(ILogger logger, string listener, int limit, long closed);
+
+    [LoggerMessage(1111, LogLevel.Warning, "connection limit reached and every connection carries a tunnel session; refused new connections listener={Listener} limit={Limit} refused={Refused}")]
+    public static partial void ConnectionLimitRefused(ILogger logger, string listener, int limit, long refused);
+
+    [LoggerMessage(1112, LogLevel.Warning, "tunnel session limit reached; closed the oldest idle sessions, to admit new ones limit={Limit} closed={Closed}")]
+    public static partial void SessionLimitShed(ILogger logger, int limit, long closed);
+
+    [LoggerMessage(1113, LogLevel.Warning, "tunnel session limit reached and every session is busy; refused new WebSockets with 503 limit={Limit} refused={Refused}")]
+    public static partial void SessionLimitRefused(ILogger logger, int limit, long refused);
+
+    [LoggerMessage(1114, LogLevel.Information, "closed connections that did not complete a WebSocket upgrade in time timeout={Timeout} closed={Closed}")]
+    public static partial void UpgradeTimedOut(ILogger logger, string timeout, long closed);
+
+    [LoggerMessage(1115, LogLevel.Information, "closed tunnel sessions that did not complete inner TLS and a first request in time timeout={Timeout} closed={Closed}")]
+    public static partial void FirstRequestTimedOut(ILogger logger, string timeout, long closed);
+
+    [LoggerMessage(1103, LogLevel.Warning, "websocket text message refused: the tunnel carries TLS in binary messages only; closed with 1003 remote={Remote} refused={Refused}")]
+    public static partial void TextMessageRefused(ILogger logger, string remote, long refused);
+
     [LoggerMessage(1200, LogLevel.Warning, "tls handshake failed: {Reason}")]
     public static partial void TlsHandshakeFailed(ILogger logger, string reason);
+
+    [LoggerMessage(1202, LogLevel.Warning, "tls handshake failed: {Reason} suppressed={Suppressed}")]
+    public static partial void TlsHandshakeFailedRepeatedly(ILogger logger, string reason, long suppressed);
 
     [LoggerMessage(1201, LogLevel.Debug, "tls client hello sni={ServerName}")]
     public static partial void ClientHello(ILogger logger, string serverName);
@@ -76,6 +106,9 @@ internal static partial class GatewayLog
 
     [LoggerMessage(1403, LogLevel.Error, "certificate reload failed; still serving the previous certificate reason={Reason}")]
     public static partial void CertificateReloadFailed(ILogger logger, string reason);
+
+    [LoggerMessage(1405, LogLevel.Warning, "server certificate fails a tunnel requirement; the edge will refuse it: {Problem}")]
+    public static partial void CertificateRequirementFailed(ILogger logger, string problem);
 
     [LoggerMessage(1404, LogLevel.Warning, "server certificate expires within 7 days or has expired; run mcp-tunnel setup renew-cert not_after={NotAfter}")]
     public static partial void CertificateExpiring(ILogger logger, string notAfter);

@@ -85,6 +85,61 @@ public sealed class GatewayMetrics
     /// <summary>The <c>status</c> label: the status class (<c>2xx</c> … <c>5xx</c>), <c>other</c> outside 100–599.</summary>
     public static string StatusLabel(int status) => status is >= 100 and <= 599 ? StatusClasses[(status / 100) - 1] : "other";
 
+    /// <summary>Why the gateway closed a connection to protect itself; the metric's <c>reason</c> label.</summary>
+    public enum ShedReason
+    {
+        ConnectionLimit,
+        SessionLimit,
+        UpgradeTimeout,
+        FirstRequestTimeout,
+        HealthLimit,
+    }
+
+    /// <summary>Why the gateway refused a new connection or WebSocket; the metric's <c>reason</c> label.</summary>
+    public enum RefusalReason
+    {
+        ConnectionLimit,
+        SessionLimit,
+    }
+
+    private readonly long[] _shed = new long[Enum.GetValues<ShedReason>().Length];
+    private readonly long[] _refused = new long[Enum.GetValues<RefusalReason>().Length];
+    private long _openConnections;
+
+    /// <summary>Connections open on <c>listen_addr</c>, tunnel sessions included.</summary>
+    public long OpenConnections => Interlocked.Read(ref _openConnections);
+
+    internal void ConnectionOpened() => Interlocked.Increment(ref _openConnections);
+
+    internal void ConnectionClosed() => Interlocked.Decrement(ref _openConnections);
+
+    private long _memoryReclaims;
+
+    /// <summary>Collections the gateway asked for after a flood of connections ended (ConnectionGovernor).</summary>
+    public long MemoryReclaims => Interlocked.Read(ref _memoryReclaims);
+
+    internal void MemoryReclaimed() => Interlocked.Increment(ref _memoryReclaims);
+
+    internal void ConnectionShed(ShedReason reason) => Interlocked.Increment(ref _shed[(int)reason]);
+
+    internal void ConnectionRefused(RefusalReason reason) => Interlocked.Increment(ref _refused[(int)reason]);
+
+    public long Shed(ShedReason reason) => Interlocked.Read(ref _shed[(int)reason]);
+
+    public long Refused(RefusalReason reason) => Interlocked.Read(ref _refused[(int)reason]);
+
+    /// <summary>The metric label of a reason: <c>connection_limit</c>, <c>first_request_timeout</c>, ...</summary>
+    public static string Label(ShedReason reason) => reason switch
+    {
+        ShedReason.ConnectionLimit => "connection_limit",
+        ShedReason.SessionLimit => "session_limit",
+        ShedReason.UpgradeTimeout => "upgrade_timeout",
+        ShedReason.FirstRequestTimeout => "first_request_timeout",
+        _ => "health_limit",
+    };
+
+    public static string Label(RefusalReason reason) => reason == RefusalReason.ConnectionLimit ? "connection_limit" : "session_limit";
+
     /// <summary>Upper bounds, in seconds, of the request duration histogram buckets.</summary>
     public static readonly double[] DurationBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
 

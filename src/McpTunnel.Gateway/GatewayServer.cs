@@ -29,7 +29,7 @@ public sealed class GatewayServer : IAsyncDisposable
     private GatewayConfig _config;
     private bool _started;
 
-    private GatewayServer(WebApplication app, GatewayConfig config, ServerCertificateStore certificates, GatewayMetrics metrics, InnerRequestHandler inner, LogLevelFilter logLevel, ILogger logger)
+    private GatewayServer(WebApplication app, GatewayConfig config, ServerCertificateStore certificates, GatewayMetrics metrics, InnerRequestHandler inner, LogLevelFilter logLevel, ConnectionLimits limits, ILogger logger)
     {
         _app = app;
         _logLevel = logLevel;
@@ -37,8 +37,12 @@ public sealed class GatewayServer : IAsyncDisposable
         Certificates = certificates;
         Metrics = metrics;
         _inner = inner;
+        Limits = limits;
         _logger = logger;
     }
+
+    /// <summary>The connection limits in force (<c>appliance.max_connections</c>, <c>max_sessions</c>, or derived).</summary>
+    public ConnectionLimits Limits { get; }
 
     public ServerCertificateStore Certificates { get; }
 
@@ -61,12 +65,15 @@ public sealed class GatewayServer : IAsyncDisposable
     /// <summary>
     /// Builds the gateway. Throws <see cref="CertificateLoadException"/> when the certificate pair or the
     /// upstream CA file cannot be used. <paramref name="upstreamResolver"/> replaces the system resolver for
-    /// upstream names (tests).
+    /// upstream names (tests). <paramref name="certificateCheck"/> judges the server certificate at start and on
+    /// each reload (see <see cref="ServerCertificateStore.Open"/>).
     /// </summary>
-    public static GatewayServer Create(GatewayConfig config, ILoggerProvider logs, TimeProvider? time = null, RequestDelegate? health = null, UpstreamResolver? upstreamResolver = null)
+    public static GatewayServer Create(GatewayConfig config, ILoggerProvider logs, TimeProvider? time = null, RequestDelegate? health = null,
+        UpstreamResolver? upstreamResolver = null, Func<string, IEnumerable<string>>? certificateCheck = null)
     {
         var metrics = new GatewayMetrics();
-        var tlsReporter = new TlsHandshakeFailureReporter(metrics);
+        var timeProvider = time ?? TimeProvider.System;
+        var tlsReporter = new TlsHandshakeFailureReporter(metrics, timeProvider);
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ApplicationName = "mcp-tunnel" });
 
         // log_level is a filter a reload can change (framework chatter stays out unless debugging); the minimum
@@ -79,7 +86,6 @@ public sealed class GatewayServer : IAsyncDisposable
         builder.Logging.AddFilter(logLevel.Allows);
         builder.Logging.AddFilter<TlsHandshakeFailureReporter>(TlsHandshakeFailureReporter.KestrelHttpsCategory, LogLevel.Debug);
 
-        var timeProvider = time ?? TimeProvider.System;
         var loggerFactoryForStartup = LoggerFactory.Create(b =>
         {
             b.ClearProviders();
@@ -89,12 +95,16 @@ public sealed class GatewayServer : IAsyncDisposable
         });
         var gatewayLogger = loggerFactoryForStartup.CreateLogger("McpTunnel.Gateway");
         tlsReporter.Attach(gatewayLogger);
-        var certificates = ServerCertificateStore.Open(config.Tls, gatewayLogger, timeProvider, config.Appliance.CertPollInterval);
+        var certificates = ServerCertificateStore.Open(config.Tls, gatewayLogger, timeProvider, config.Appliance.CertPollInterval, certificateCheck);
 
-        var listener = new InnerConnectionListener();
+        var limits = ConnectionLimits.Resolve(config.Appliance);
+        var governor = ConnectionGovernor.ForTunnel(limits, config.Appliance, timeProvider, metrics, gatewayLogger);
+        var healthGovernor = ConnectionGovernor.ForHealth(timeProvider, metrics, gatewayLogger);
+        var listener = new InnerConnectionListener(limits.MaxSessions);
         builder.Services.AddSingleton(config);
         builder.Services.AddSingleton(config.Appliance);
         builder.Services.AddSingleton(metrics);
+        builder.Services.AddSingleton(timeProvider);
         builder.Services.AddSingleton(listener);
         builder.Services.AddSingleton<OuterWebSocketHandler>();
         builder.Services.AddSingleton<InnerRequestHandler>();
@@ -114,10 +124,14 @@ public sealed class GatewayServer : IAsyncDisposable
         var healthEndpoint = health is not null && config.Appliance.HealthAddr is { } healthAddress ? ResolveListenEndpoints(healthAddress).First() : null;
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
-            ConfigureKestrel(kestrel, config, certificates, tlsReporter, gatewayLogger);
+            ConfigureKestrel(kestrel, config, certificates, tlsReporter, governor, gatewayLogger);
             if (healthEndpoint is not null)
             {
-                kestrel.Listen(healthEndpoint, o => o.Protocols = HttpProtocols.Http1);
+                kestrel.Listen(healthEndpoint, o =>
+                {
+                    o.Protocols = HttpProtocols.Http1;
+                    o.Use(healthGovernor.Middleware);
+                });
             }
         });
 
@@ -135,11 +149,27 @@ public sealed class GatewayServer : IAsyncDisposable
             branch.UseWebSockets();
             branch.Run(outer.HandleAsync);
         });
-        app.Run(inner.HandleAsync);
-        return new GatewayServer(app, config, certificates, metrics, inner, logLevel, gatewayLogger);
+        app.Run(context => context.Features.Get<ITunnelFeature>() is TunnelConnection { Outer: { } session }
+            ? TrackAsync(session, context, inner.HandleAsync)
+            : inner.HandleAsync(context));
+        return new GatewayServer(app, config, certificates, metrics, inner, logLevel, limits, gatewayLogger);
     }
 
     private static bool IsHealth(HttpContext context, IPEndPoint health) => context.Connection.LocalPort == health.Port;
+
+    /// <summary>Counts an inner request on its session, so the session limit can tell idle sessions from busy ones.</summary>
+    private static async Task TrackAsync(OuterConnection session, HttpContext context, RequestDelegate next)
+    {
+        session.RequestStarted();
+        try
+        {
+            await next(context).ConfigureAwait(false);
+        }
+        finally
+        {
+            session.RequestEnded();
+        }
+    }
 
     /// <summary>
     /// Applies a new configuration without a restart: routes, allowed IPs, upstream trust, the upstream
@@ -169,6 +199,10 @@ public sealed class GatewayServer : IAsyncDisposable
             ("appliance.websocket_paths", !next.WebSocketPaths.SequenceEqual(now.WebSocketPaths)),
             ("appliance.data_dir", next.DataDir != now.DataDir),
             ("appliance.cloudflared", next.Cloudflared != now.Cloudflared),
+            ("appliance.max_connections", next.MaxConnections != now.MaxConnections),
+            ("appliance.max_sessions", next.MaxSessions != now.MaxSessions),
+            ("appliance.upgrade_timeout", next.UpgradeTimeout != now.UpgradeTimeout),
+            ("appliance.first_request_timeout", next.FirstRequestTimeout != now.FirstRequestTimeout),
         })
         {
             if (changed)
@@ -193,7 +227,7 @@ public sealed class GatewayServer : IAsyncDisposable
         GatewayLog.Reloaded(_logger, config.Routes.Count);
     }
 
-    private static void ConfigureKestrel(KestrelServerOptions kestrel, GatewayConfig config, ServerCertificateStore certificates, TlsHandshakeFailureReporter tlsReporter, ILogger logger)
+    private static void ConfigureKestrel(KestrelServerOptions kestrel, GatewayConfig config, ServerCertificateStore certificates, TlsHandshakeFailureReporter tlsReporter, ConnectionGovernor governor, ILogger logger)
     {
         kestrel.AddServerHeader = false;
         var limits = kestrel.Limits;
@@ -204,20 +238,29 @@ public sealed class GatewayServer : IAsyncDisposable
         limits.MaxRequestHeadersTotalSize = config.Appliance.MaxRequestHeadersBytes;
         // Slowloris on either layer: a header block must arrive within this time.
         limits.RequestHeadersTimeout = config.Appliance.RequestHeadersTimeout;
+        // Between requests on an inner connection. Before the first request this would apply too, so the outer and the
+        // inner first request have their own, shorter deadlines (ConnectionGovernor: upgrade_timeout, first_request_timeout).
         limits.KeepAliveTimeout = TimeSpan.FromMinutes(5);
         limits.Http2.MaxStreamsPerConnection = 256;
 
         if (config.ListenAddr.Host.Length == 0)
         {
             // ":8080" is every interface, IPv6 and IPv4, falling back to IPv4 where IPv6 is off (as Go does).
-            kestrel.ListenAnyIP(config.ListenAddr.Port, o => o.Protocols = HttpProtocols.Http1);
+            kestrel.ListenAnyIP(config.ListenAddr.Port, Outer);
         }
         else
         {
             foreach (var endpoint in ResolveListenEndpoints(config.ListenAddr))
             {
-                kestrel.Listen(endpoint, o => o.Protocols = HttpProtocols.Http1);
+                kestrel.Listen(endpoint, Outer);
             }
+        }
+
+        // One governor for every socket of listen_addr, so the limits count all of them together.
+        void Outer(ListenOptions o)
+        {
+            o.Protocols = HttpProtocols.Http1;
+            o.Use(governor.Middleware);
         }
 
         kestrel.Listen(InnerEndPoint.Instance, o =>
@@ -269,14 +312,23 @@ public sealed class GatewayServer : IAsyncDisposable
         _started = true;
         Certificates.StartPolling();
         var addresses = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
-        var uris = addresses.Where(a => a.StartsWith("http://", StringComparison.Ordinal) && !a.Contains(InnerEndPoint.Instance.ToString(), StringComparison.Ordinal))
-            .Select(a => new Uri(a.Replace("[::]", "127.0.0.1", StringComparison.Ordinal).Replace("0.0.0.0", "127.0.0.1", StringComparison.Ordinal))).ToList();
+        var bound = addresses.Where(a => a.StartsWith("http://", StringComparison.Ordinal) && !a.Contains(InnerEndPoint.Instance.ToString(), StringComparison.Ordinal))
+            .Select(a => new Uri(a)).ToList();
         var healthPort = _config.Appliance.HealthAddr?.Port;
-        HealthUri = healthPort is > 0 ? uris.FirstOrDefault(u => u.Port == healthPort) : null;
-        ListenUris = [.. uris.Where(u => u != HealthUri)];
-        foreach (var uri in ListenUris)
+        var healthBound = healthPort is > 0 ? bound.FirstOrDefault(u => u.Port == healthPort) : null;
+        HealthUri = healthBound is null ? null : Dialable(healthBound);
+        var listening = bound.Where(u => u != healthBound).ToList();
+        // Tests and probes dial these; the log names the sockets as bound ("[::]:8080" for ":8080", not a loopback address).
+        ListenUris = [.. listening.Select(Dialable)];
+        foreach (var uri in listening)
         {
             GatewayLog.Listening(_logger, uri.Authority);
+        }
+
+        GatewayLog.Limits(_logger, Limits.MaxConnections, Limits.MaxSessions, Limits.DescriptorLimit?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "unknown");
+        if (Limits.ExceedsDescriptors)
+        {
+            GatewayLog.LimitsExceedDescriptors(_logger, Limits.MaxConnections, Limits.MaxSessions, Limits.DescriptorLimit!.Value);
         }
 
         if (!_config.ListenAddr.IsLoopbackOnly)
@@ -284,6 +336,10 @@ public sealed class GatewayServer : IAsyncDisposable
             GatewayLog.ListeningOnNetwork(_logger, _config.ListenAddr.ToString());
         }
     }
+
+    /// <summary>The address to dial for a bound socket: a wildcard address is reached on loopback.</summary>
+    private static Uri Dialable(Uri bound) =>
+        new(bound.ToString().Replace("[::]", "127.0.0.1", StringComparison.Ordinal).Replace("0.0.0.0", "127.0.0.1", StringComparison.Ordinal));
 
     /// <summary>Stops accepting, lets in-flight requests finish for up to <c>shutdown_timeout</c>, then closes.</summary>
     public async Task StopAsync()

@@ -9,14 +9,18 @@ namespace McpTunnel.Gateway;
 /// WebSocket byte streams that <see cref="OuterWebSocketHandler"/> hands over. No loopback hop, no
 /// second socket per inner connection.
 /// </summary>
-internal sealed class InnerConnectionListener : IConnectionListener
+/// <param name="capacity">
+/// How many connections may wait for Kestrel's accept loop; more are refused rather than queued without bound. The
+/// gateway passes <c>max_sessions</c>, which no queue of sessions can exceed anyway.
+/// </param>
+internal sealed class InnerConnectionListener(int capacity) : IConnectionListener
 {
-    private readonly Channel<TunnelConnection> _pending = Channel.CreateUnbounded<TunnelConnection>(
-        new UnboundedChannelOptions { SingleReader = false, SingleWriter = false });
+    private readonly Channel<TunnelConnection> _pending = Channel.CreateBounded<TunnelConnection>(
+        new BoundedChannelOptions(capacity) { SingleReader = false, SingleWriter = false, FullMode = BoundedChannelFullMode.Wait });
 
     public EndPoint EndPoint => InnerEndPoint.Instance;
 
-    /// <summary>Offers a connection to Kestrel; false once the server is shutting down.</summary>
+    /// <summary>Offers a connection to Kestrel; false once the server is shutting down or the queue is full.</summary>
     public bool TryEnqueue(TunnelConnection connection) => _pending.Writer.TryWrite(connection);
 
     public async ValueTask<ConnectionContext?> AcceptAsync(CancellationToken cancellationToken = default)

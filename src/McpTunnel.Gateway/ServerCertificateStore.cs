@@ -23,6 +23,7 @@ public sealed class ServerCertificateStore : IDisposable
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly TimeSpan _interval;
+    private readonly Func<string, IEnumerable<string>>? _check;
     private readonly Lock _pollLock = new();
     private ITimer? _timer;
     private volatile ServerCertificate _current;
@@ -31,8 +32,9 @@ public sealed class ServerCertificateStore : IDisposable
     private bool _failureReported;
 
 
-    private ServerCertificateStore(TlsConfig files, ServerCertificate first, byte[] hash, ILogger logger, TimeProvider time, TimeSpan interval)
+    private ServerCertificateStore(TlsConfig files, ServerCertificate first, byte[] hash, ILogger logger, TimeProvider time, TimeSpan interval, Func<string, IEnumerable<string>>? check)
     {
+        _check = check;
         _files = files;
         _current = first;
         _currentHash = hash;
@@ -49,14 +51,19 @@ public sealed class ServerCertificateStore : IDisposable
     /// <summary>Number of successful reloads since start (for tests and metrics).</summary>
     public int ReloadCount { get; private set; }
 
-    /// <summary>Loads the pair now; throws <see cref="CertificateLoadException"/> when it cannot be used.</summary>
-    public static ServerCertificateStore Open(TlsConfig files, ILogger logger, TimeProvider? time = null, TimeSpan? interval = null)
+    /// <summary>
+    /// Loads the pair now; throws <see cref="CertificateLoadException"/> when it cannot be used. <paramref name="check"/>,
+    /// when given, judges each loaded certificate (PEM) against the tunnel's requirements (the caller passes the
+    /// same check <c>doctor</c> runs); every problem it returns is logged as a warning, at start and on each reload.
+    /// </summary>
+    public static ServerCertificateStore Open(TlsConfig files, ILogger logger, TimeProvider? time = null, TimeSpan? interval = null, Func<string, IEnumerable<string>>? check = null)
     {
         var (certPem, keyPem, hash) = Read(files);
         var first = ServerCertificate.FromPem(certPem, keyPem, files.CertFile, files.KeyFile);
-        var store = new ServerCertificateStore(files, first, hash, logger, time ?? TimeProvider.System, interval ?? TimeSpan.FromSeconds(10));
+        var store = new ServerCertificateStore(files, first, hash, logger, time ?? TimeProvider.System, interval ?? TimeSpan.FromSeconds(10), check);
         GatewayLog.CertificateLoaded(logger, first.Certificate.Subject, Format(first.NotAfter), first.Fingerprint);
         store.WarnIfExpiring(first);
+        store.Advise(certPem);
         return store;
     }
 
@@ -118,6 +125,7 @@ public sealed class ServerCertificateStore : IDisposable
             ReloadCount++;
             GatewayLog.CertificateReloaded(_logger, next.Certificate.Subject, Format(next.NotAfter), next.Fingerprint);
             WarnIfExpiring(next);
+            Advise(certPem);
             Reloaded?.Invoke(next);
             return true;
         }
@@ -146,6 +154,20 @@ public sealed class ServerCertificateStore : IDisposable
         if (certificate.NotAfter - _time.GetUtcNow() < TimeSpan.FromDays(7))
         {
             GatewayLog.CertificateExpiring(_logger, Format(certificate.NotAfter));
+        }
+    }
+
+    /// <summary>Logs what the requirement check finds wrong with a certificate that loads (a CA as the server certificate, ...).</summary>
+    private void Advise(string certPem)
+    {
+        if (_check is null)
+        {
+            return;
+        }
+
+        foreach (var problem in _check(certPem))
+        {
+            GatewayLog.CertificateRequirementFailed(_logger, problem);
         }
     }
 

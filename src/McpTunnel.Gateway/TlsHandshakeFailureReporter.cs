@@ -8,9 +8,14 @@ namespace McpTunnel.Gateway;
 /// reports failures only to its logger at Debug level (events <c>AuthenticationFailed</c> and
 /// <c>AuthenticationTimedOut</c> of <c>HttpsConnectionMiddleware</c>); this provider listens to that one
 /// category. A test fails if a Kestrel update renames them. See docs/decisions/0002-inner-tls-in-kestrel.md.
+/// Anyone who can reach <c>listen_addr</c> can fail handshakes at will, so the line is written at most once every
+/// <see cref="LogThrottle.Interval"/> per reason category, with the number held back since (<c>suppressed=</c>); the
+/// metric counts every failure.
 /// </summary>
-internal sealed class TlsHandshakeFailureReporter(GatewayMetrics metrics) : ILoggerProvider
+internal sealed class TlsHandshakeFailureReporter(GatewayMetrics metrics, TimeProvider time) : ILoggerProvider
 {
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, LogThrottle> _throttles = new();
+
     public const string KestrelHttpsCategory = "Microsoft.AspNetCore.Server.Kestrel.Https.Internal.HttpsConnectionMiddleware";
 
     private ILogger _target = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
@@ -25,6 +30,12 @@ internal sealed class TlsHandshakeFailureReporter(GatewayMetrics metrics) : ILog
 
     private void Report(EventId eventId, Exception? exception)
     {
+        if (ClosedByGatewayException.IsCause(exception))
+        {
+            // The gateway closed this connection itself (a limit or a deadline) and has reported it already.
+            return;
+        }
+
         string reason;
         if (eventId.Name == "AuthenticationTimedOut")
         {
@@ -45,8 +56,20 @@ internal sealed class TlsHandshakeFailureReporter(GatewayMetrics metrics) : ILog
     /// <summary>Records one failed handshake with the reason operators will read.</summary>
     public void ReportFailure(string reason)
     {
-        metrics.TlsHandshakeFailed(Category(reason));
-        GatewayLog.TlsHandshakeFailed(_target, reason);
+        // Category() maps every reason onto a closed set of eight, so there are at most eight throttles.
+        var category = Category(reason);
+        metrics.TlsHandshakeFailed(category);
+        switch (_throttles.GetOrAdd(category, _ => new LogThrottle(time)).Hit())
+        {
+            case 0:
+                break;
+            case 1:
+                GatewayLog.TlsHandshakeFailed(_target, reason);
+                break;
+            case var count:
+                GatewayLog.TlsHandshakeFailedRepeatedly(_target, reason, count - 1);
+                break;
+        }
     }
 
     /// <summary>
@@ -61,7 +84,7 @@ internal sealed class TlsHandshakeFailureReporter(GatewayMetrics metrics) : ILog
             {
                 await next(connection).ConfigureAwait(false);
             }
-            catch (Exception ex) when (connection.Features.Get<TlsEstablished>() is null && ex is not OperationCanceledException)
+            catch (Exception ex) when (connection.Features.Get<TlsEstablished>() is null && ex is not OperationCanceledException && !ClosedByGatewayException.IsCause(ex))
             {
                 ReportFailure(ex is NotSupportedException
                     ? $"no TLS version or cipher suite in common with the client (TLS 1.2 or 1.3 with AEAD suites required): {ex.Message}"

@@ -16,6 +16,8 @@ namespace McpTunnel.Gateway;
 ///    running, so control frames (ping, pong, close) are always answered, and the peer going away is seen
 ///    at once: the input completes and <see cref="ConnectionClosed"/> fires, which makes Kestrel abort the
 ///    request and YARP cancel the upstream call.
+///    Only binary messages carry the stream: a text message closes the WebSocket with 1003 (unsupported data,
+///    RFC 6455 7.4.1) as soon as its first frame header arrives (decision 0003, question 2).
 /// 2. The send loop writes what Kestrel produces (TLS records) as binary messages, one per buffer segment.
 /// 3. When Kestrel is done with the connection it disposes it: the send loop drains, the WebSocket is closed
 ///    politely (bounded by a short timeout) and <see cref="Completed"/> lets the outer request finish.
@@ -45,8 +47,18 @@ internal sealed class TunnelConnection : ConnectionContext,
     private Task _sending = Task.CompletedTask;
     private int _disposed;
 
-    public TunnelConnection(WebSocket webSocket, Stream stream, IPEndPoint? outerRemote, string outerConnectionId)
+    // Who sends our close frame: one close handshake per WebSocket, even when a text message arrives while the
+    // connection is being closed politely.
+    private const int NoClose = 0;
+    private const int TextClose = 1;
+    private const int PoliteClose = 2;
+    private int _closeOwner;
+
+    private static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(2);
+
+    public TunnelConnection(WebSocket webSocket, Stream stream, IPEndPoint? outerRemote, string outerConnectionId, OuterConnection? outer = null)
     {
+        Outer = outer;
         _webSocket = webSocket;
         _stream = stream;
         ConnectionId = $"{outerConnectionId}:{Interlocked.Increment(ref s_nextId)}";
@@ -87,6 +99,12 @@ internal sealed class TunnelConnection : ConnectionContext,
 
     public IPAddress? OuterRemoteAddress { get; }
 
+    /// <summary>The outer connection as the limits see it (null when it is not governed, e.g. in tests).</summary>
+    public OuterConnection? Outer { get; }
+
+    /// <summary>True when the peer sent a text message and the WebSocket was closed with 1003.</summary>
+    public bool RefusedText { get; private set; }
+
     /// <summary>Completes when Kestrel has finished with the connection and the WebSocket is closed.</summary>
     public Task Completed => _completed.Task;
 
@@ -114,14 +132,31 @@ internal sealed class TunnelConnection : ConnectionContext,
                     break;
                 }
 
+                if (next.MessageType == WebSocketMessageType.Text)
+                {
+                    await RefuseTextAsync().ConfigureAwait(false);
+                    // Ends the inner connection with a reason the TLS failure report recognises (it has its own line).
+                    // An I/O error, not a cancellation: Kestrel reports a cancelled handshake as a timeout, without it.
+                    error = new ConnectionResetException("the WebSocket was closed", new ClosedByGatewayException("the WebSocket peer sent a text message; closed with 1003"));
+                    break;
+                }
+
+                if (next.EndOfMessage)
+                {
+                    // An empty final frame: the message is over, and the next one must be judged by its own header
+                    // first (reading on would start it, and a text message would be checked as UTF-8 before we see it).
+                    continue;
+                }
+
+                // The rest of this binary message (read straight from the WebSocket, no stream in between).
                 var memory = writer.GetMemory(16 * 1024);
-                var read = await _stream.ReadAsync(memory).ConfigureAwait(false);
-                if (read == 0)
+                var received = await _webSocket.ReceiveAsync(memory, CancellationToken.None).ConfigureAwait(false);
+                if (received.MessageType == WebSocketMessageType.Close)
                 {
                     break;
                 }
 
-                writer.Advance(read);
+                writer.Advance(received.Count);
                 var flush = await writer.FlushAsync().ConfigureAwait(false);
                 if (flush.IsCompleted || flush.IsCanceled)
                 {
@@ -171,6 +206,29 @@ internal sealed class TunnelConnection : ConnectionContext,
         }
     }
 
+    /// <summary>
+    /// Answers a text message with close 1003 at once, without reading its payload (reading it would judge it as
+    /// UTF-8 and fail the WebSocket with 1007 instead, and abort it before the close frame left).
+    /// </summary>
+    private async Task RefuseTextAsync()
+    {
+        RefusedText = true;
+        if (Interlocked.CompareExchange(ref _closeOwner, TextClose, NoClose) != NoClose)
+        {
+            return;
+        }
+
+        try
+        {
+            using var timeout = new CancellationTokenSource(CloseTimeout);
+            await _webSocket.CloseOutputAsync(WebSocketCloseStatus.InvalidMessageType, "binary messages only", timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsWebSocketGone(ex))
+        {
+            // The peer is gone already.
+        }
+    }
+
     public override void Abort(ConnectionAbortedException abortReason)
     {
         _webSocket.Abort();
@@ -208,6 +266,15 @@ internal sealed class TunnelConnection : ConnectionContext,
     {
         try
         {
+            if (Interlocked.CompareExchange(ref _closeOwner, PoliteClose, NoClose) == TextClose)
+            {
+                // Our close frame (1003) is out. Waiting for the peer's would read its text payload and abort, and
+                // an abort can drop the close frame before it leaves; ending the upgraded request lets Kestrel
+                // flush it and close the socket normally.
+                _webSocket.Dispose();
+                return;
+            }
+
             await _stream.DisposeAsync().ConfigureAwait(false);
         }
         catch (Exception ex) when (IsWebSocketGone(ex))
@@ -216,7 +283,10 @@ internal sealed class TunnelConnection : ConnectionContext,
         }
         finally
         {
-            _webSocket.Abort();
+            if (Volatile.Read(ref _closeOwner) != TextClose)
+            {
+                _webSocket.Abort();
+            }
         }
     }
 

@@ -57,6 +57,11 @@ public sealed class DebLifecycleTests(PackageFixture packages)
         Assert.Contains("certificate: ok", readyz, StringComparison.Ordinal);
         Assert.Contains("cloudflared", await host.ShAsync("systemctl show -p StatusText --value mcp-tunnel"), StringComparison.Ordinal);
 
+        // The unit's stop budget and descriptor limit are in force, and the connection limits follow the latter
+        // (read with getrlimit inside the sandbox).
+        Assert.Equal("LimitNOFILE=16384\nTimeoutStopUSec=1min\n", await host.ShAsync("systemctl show -p TimeoutStopUSec -p LimitNOFILE mcp-tunnel | sort"));
+        Assert.Contains("msg=\"connection limits\" max_connections=8064 max_sessions=4032 descriptor_limit=16384", await host.ShAsync("journalctl -u mcp-tunnel --no-pager -o cat"), StringComparison.Ordinal);
+
         // The credential reached the service through systemd, and cloudflared got it as a file.
         var child = (await host.ShAsync(h + "child_pid")).Trim();
         Assert.Contains("/run/credentials/mcp-tunnel.service/tunnel-token", await host.ShAsync($"tr '\\0' ' ' < /proc/{child}/cmdline"), StringComparison.Ordinal);

@@ -21,7 +21,7 @@ internal static class GatewayCommand
         GatewayServer server;
         try
         {
-            server = GatewayServer.Create(config, provider);
+            server = GatewayServer.Create(config, provider, certificateCheck: ServerCertificateAdvice.For(config));
         }
         catch (CertificateLoadException ex)
         {

@@ -108,7 +108,7 @@ internal static class DemoCommand
             return ExitCodes.Failure;
         }
 
-        await using var gateway = GatewayServer.Create(config, logs);
+        await using var gateway = GatewayServer.Create(config, logs, certificateCheck: ServerCertificateAdvice.For(config));
         await gateway.StartAsync(cancellationToken).ConfigureAwait(false);
         var gatewayUri = new UriBuilder(gateway.ListenUris[0]) { Scheme = "ws" }.Uri;
         output.WriteLine($"3. started the gateway on {gatewayUri} with the config {configPath}");

@@ -41,7 +41,9 @@ internal static class ConnectorSetup
             // Our own (empty) cloudflared config, so no config.yml on the host can replace --url.
             ConfigFile = Path.Combine(RuntimeDirectory(config, environment), "cloudflared.yml"),
             Token = token,
-            GracePeriod = settings.GracePeriod < config.ShutdownTimeout ? settings.GracePeriod : config.ShutdownTimeout,
+            GracePeriod = StopBudget.EffectiveGracePeriod(config),
+            // The margin the packaged unit's stop budget is computed with (StopBudget), stated once.
+            KillMargin = StopBudget.CloudflaredKillMargin,
             Protocol = settings.Protocol,
             EdgeIpVersion = settings.EdgeIpVersion,
             WriteSecretFile = AtomicFile.Write,

@@ -56,7 +56,7 @@ internal static class RunCommand
         var health = config.Appliance.HealthAddr is null ? null : new HealthEndpoint(() => server, connector, TimeProvider.System);
         try
         {
-            server = GatewayServer.Create(config, provider, health: health is null ? null : health.HandleAsync);
+            server = GatewayServer.Create(config, provider, health: health is null ? null : health.HandleAsync, certificateCheck: ServerCertificateAdvice.For(config));
         }
         catch (CertificateLoadException ex)
         {

@@ -78,6 +78,54 @@ public sealed class BinaryTests
     }
 
     [SkippableFact]
+    public async Task Listening_on_every_interface_logs_the_socket_as_bound_not_a_loopback_address()
+    {
+        // ":PORT" binds every interface; the log named it 127.0.0.1:PORT while the socket was [::]:PORT. Run in a
+        // network namespace of its own (unshare -rn), so the wildcard socket is never open on the host's network.
+        Skip.If(Binary is null, "artifacts/bin/mcp-tunnel has not been published");
+        using (var probe = Process.Start(new ProcessStartInfo("unshare", ["-rn", "true"]) { RedirectStandardError = true })!)
+        {
+            await probe.WaitForExitAsync();
+            Skip.If(probe.ExitCode != 0, "unshare -rn (a user and network namespace) is not allowed here");
+        }
+
+        using var directory = new Infrastructure.TempDirectory();
+        new Infrastructure.TestPki().WriteTo(directory);
+        var config = directory.Write("config.yaml", $"""
+            listen_addr: ":18080"
+            tunnel_domain: {Infrastructure.TestPki.Domain}
+            tls:
+              cert_file: tls.crt
+              key_file: tls.key
+            routes:
+              echo: http://10.0.0.5:9000
+            """);
+        var start = new ProcessStartInfo("unshare") { RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (var arg in new[] { "-rn", Binary!, "gateway", "--config", config })
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        using var process = Process.Start(start)!;
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            string? line;
+            while ((line = await process.StandardError.ReadLineAsync(timeout.Token)) is not null && !line.Contains("msg=\"gateway listening\"", StringComparison.Ordinal))
+            {
+            }
+
+            Assert.NotNull(line);
+            Assert.EndsWith("msg=\"gateway listening\" address=[::]:18080", line, StringComparison.Ordinal);
+        }
+        finally
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+        }
+    }
+
+    [SkippableFact]
     public async Task The_aot_binary_prints_its_version()
     {
         Skip.If(Binary is null, "artifacts/bin/mcp-tunnel has not been published");

@@ -161,9 +161,10 @@ public sealed class GatewayErrorTests : IAsyncLifetime
     {
         using var webSocket = new ClientWebSocket();
         await webSocket.ConnectAsync(_gateway.WebSocketUri, CancellationToken.None);
-        // A text message: message type does not matter, its bytes are the stream.
+        // Plain HTTP where TLS should start, in a binary message (a text message is refused with 1003 before TLS
+        // sees anything: HostileInputTests).
         var request = Encoding.ASCII.GetBytes($"GET /mcp HTTP/1.1\r\nHost: {GatewayHarness.Host("echo")}\r\n\r\n");
-        await webSocket.SendAsync(request, WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None);
+        await webSocket.SendAsync(request, WebSocketMessageType.Binary, endOfMessage: true, CancellationToken.None);
 
         var line = await _gateway.Logs.WaitForAsync("tls handshake failed");
         Assert.Contains("plaintext inside the WebSocket", line.Message, StringComparison.Ordinal);

@@ -104,10 +104,12 @@ public sealed class HostileInputTests : IAsyncLifetime
     }
 
     /// <summary>Sends raw bytes to listen_addr and returns what comes back until the server closes (or 10 s).</summary>
-    private async Task<string> RawOuterAsync(byte[] request, int readLimit = 65536)
+    private Task<string> RawOuterAsync(byte[] request, int readLimit = 65536) => RawOuterAsync(_gateway.HttpUri.Port, request, readLimit);
+
+    private static async Task<string> RawOuterAsync(int port, byte[] request, int readLimit = 65536)
     {
         using var client = new TcpClient();
-        await client.ConnectAsync(IPAddress.Loopback, _gateway.HttpUri.Port);
+        await client.ConnectAsync(IPAddress.Loopback, port);
         var stream = client.GetStream();
         await stream.WriteAsync(request);
         var buffer = new byte[readLimit];
@@ -129,8 +131,10 @@ public sealed class HostileInputTests : IAsyncLifetime
         return Encoding.ASCII.GetString(buffer, 0, total);
     }
 
-    private byte[] Upgrade(string extraHeaders) => Encoding.ASCII.GetBytes(
-        $"GET / HTTP/1.1\r\nHost: 127.0.0.1:{_gateway.HttpUri.Port}\r\n{extraHeaders}\r\n");
+    private byte[] Upgrade(string extraHeaders) => Upgrade(_gateway.HttpUri.Port, extraHeaders);
+
+    private static byte[] Upgrade(int port, string extraHeaders) => Encoding.ASCII.GetBytes(
+        $"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{extraHeaders}\r\n");
 
     /// <summary>A WebSocket handshake done by hand, so frames can be written raw afterwards.</summary>
     private async Task<(TcpClient Client, NetworkStream Stream)> RawWebSocketAsync()
@@ -771,6 +775,160 @@ public sealed class HostileInputTests : IAsyncLifetime
         }
 
         public override int Read() => Read(new char[1], 0, 1) > 0 ? 'A' : -1;
+    }
+
+    /// <summary>Everything the server sends on a raw socket until it closes (EOF or reset), with a hang limit.</summary>
+    private static async Task<byte[]> ReadToCloseAsync(NetworkStream stream)
+    {
+        var answer = new MemoryStream();
+        var buffer = new byte[4096];
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        try
+        {
+            int read;
+            while ((read = await stream.ReadAsync(buffer, timeout.Token)) > 0)
+            {
+                answer.Write(buffer, 0, read);
+            }
+        }
+        catch (IOException)
+        {
+            // A reset after the close frame: what arrived before it is the answer.
+        }
+
+        return answer.ToArray();
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_text_message_closes_the_websocket_with_1003(bool afterAnEmptyBinaryFrame)
+    {
+        // Decision 0003, question 2: TLS travels in binary messages only. A text message is refused with 1003
+        // (unsupported data) as soon as its header arrives, never read into the stream and never judged as UTF-8
+        // (which would give 1007). After an empty binary frame the next read starts the text message: same answer.
+        var (client, stream) = await RawWebSocketAsync();
+        using (client)
+        {
+            if (afterAnEmptyBinaryFrame)
+            {
+                await stream.WriteAsync(Frame(0x2, []));
+            }
+
+            await stream.WriteAsync(Frame(0x1, [0x16, 0x03, 0x01, 0x00, 0x05, 0xC3]));
+            var frames = ServerFrame.ParseAll(await ReadToCloseAsync(stream), out _);
+            var close = Assert.Single(frames, f => f.Opcode == 0x8);
+            Assert.Equal(1003, close.CloseCode);
+            Assert.DoesNotContain(frames, f => f.Opcode == 0x2);
+        }
+
+        await _gateway.Logs.WaitForAsync("websocket text message refused: the tunnel carries TLS in binary messages only; closed with 1003");
+        // The inner handshake it cut short is not reported as a TLS failure as well.
+        Assert.DoesNotContain(_gateway.Logs.Messages, m => m.StartsWith("tls handshake failed", StringComparison.Ordinal));
+        await AssertStillServes();
+    }
+
+    [Fact]
+    public async Task A_flood_of_websockets_that_never_start_tls_gets_one_handshake_line_per_interval_not_one_each()
+    {
+        // tls_handshake_timeout is 2s here (real time); the line throttle runs on the harness's fake clock.
+        const int count = 20;
+        var clients = new List<TcpClient>();
+        try
+        {
+            for (var i = 0; i < count; i++)
+            {
+                clients.Add((await RawWebSocketAsync()).Client);
+            }
+
+            await Eventually.WaitAsync(() => _gateway.Server.Metrics.TlsHandshakeFailures == count, () => $"{_gateway.Server.Metrics.TlsHandshakeFailures} handshake failures");
+            var line = Assert.Single(_gateway.Logs.Messages, m => m.StartsWith("tls handshake failed", StringComparison.Ordinal));
+            Assert.Equal("tls handshake failed: handshake timed out (the client sent nothing, or too slowly)", line);
+
+            // The next one after the interval says how many were held back.
+            _gateway.Time.Advance(TimeSpan.FromSeconds(10));
+            clients.Add((await RawWebSocketAsync()).Client);
+            await Eventually.WaitAsync(() => _gateway.Server.Metrics.TlsHandshakeFailures == count + 1, () => $"{_gateway.Server.Metrics.TlsHandshakeFailures} handshake failures");
+            await _gateway.Logs.WaitForAsync($"tls handshake failed: handshake timed out (the client sent nothing, or too slowly) suppressed={count - 1}");
+            Assert.Equal([("timeout", count + 1L)], _gateway.Server.Metrics.TlsHandshakeFailuresByReason);
+        }
+        finally
+        {
+            foreach (var client in clients)
+            {
+                client.Dispose();
+            }
+        }
+
+        await AssertStillServes();
+    }
+
+    [Fact]
+    public async Task A_connection_that_never_sends_a_byte_is_closed_at_the_upgrade_timeout()
+    {
+        // Before, Kestrel's keep-alive timeout (5 minutes) applied until a first request; now appliance.upgrade_timeout.
+        // (One that trickles its headers is cut sooner, by request_headers_timeout: the slowloris case above.)
+        using var silent = new TcpClient();
+        await silent.ConnectAsync(IPAddress.Loopback, _gateway.HttpUri.Port);
+        await Eventually.WaitAsync(() => _gateway.Server.Metrics.OpenConnections == 1, () => $"{_gateway.Server.Metrics.OpenConnections} connections");
+
+        _gateway.Time.Advance(TimeSpan.FromSeconds(10));
+        Assert.Empty(await ReadToCloseAsync(silent.GetStream()));
+        Assert.Equal(1, _gateway.Server.Metrics.Shed(GatewayMetrics.ShedReason.UpgradeTimeout));
+        await _gateway.Logs.WaitForAsync("closed connections that did not complete a WebSocket upgrade in time timeout=10s closed=1");
+        await AssertStillServes();
+    }
+
+    [Fact]
+    public async Task A_session_that_completes_tls_but_sends_no_request_is_closed_at_the_first_request_timeout()
+    {
+        await using var idle = await EdgeClient.ConnectAsync(_gateway.EdgeOptions with { ApplicationProtocols = [SslApplicationProtocol.Http11] }, GatewayHarness.Host("echo"), CancellationToken.None);
+        using var busy = _gateway.CreateClient();
+        using (var first = await busy.GetAsync(new Uri($"https://{GatewayHarness.Host("echo")}/first")))
+        {
+            Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        }
+
+        _gateway.Time.Advance(TimeSpan.FromSeconds(20));
+        Assert.Equal("", await ReadAllAsync(idle.Stream));
+        Assert.Equal(1, _gateway.Server.Metrics.Shed(GatewayMetrics.ShedReason.FirstRequestTimeout));
+        await _gateway.Logs.WaitForAsync("closed tunnel sessions that did not complete inner TLS and a first request in time timeout=20s closed=1");
+
+        // The session that had its first request keeps its connection: the next request reuses it.
+        using var again = await busy.GetAsync(new Uri($"https://{GatewayHarness.Host("echo")}/second"));
+        Assert.Equal(HttpStatusCode.OK, again.StatusCode);
+        Assert.Equal(2, _gateway.Server.Metrics.WebSocketsTotal);
+    }
+
+    [Fact]
+    public async Task A_websocket_beyond_max_sessions_gets_503_while_every_session_is_busy_and_an_idle_one_makes_room()
+    {
+        await using var upstream = await EchoUpstream.StartAsync();
+        await using var gateway = await GatewayHarness.StartAsync($"echo: http://127.0.0.1:{upstream.Port}",
+            "upstream:\n  allowed_ips: [127.0.0.0/8]\nappliance:\n  max_connections: 8\n  max_sessions: 2");
+        var sse = new Uri($"https://{GatewayHarness.Host("echo")}/sse");
+        using var first = gateway.CreateClient();
+        using var second = gateway.CreateClient();
+        using var one = await first.GetAsync(sse, HttpCompletionOption.ResponseHeadersRead);
+        using var two = await second.GetAsync(sse, HttpCompletionOption.ResponseHeadersRead);
+
+        // Both sessions have a request in flight: a third WebSocket is refused, not a busy session closed.
+        var answer = await RawOuterAsync(gateway.HttpUri.Port, Upgrade(gateway.HttpUri.Port, "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"));
+        Assert.StartsWith("HTTP/1.1 503", answer, StringComparison.Ordinal);
+        Assert.Contains("Retry-After: 5", answer, StringComparison.Ordinal);
+        Assert.EndsWith("mcp-tunnel has reached appliance.max_sessions and every tunnel session is busy; try again later.\n", answer, StringComparison.Ordinal);
+        Assert.Equal(1, gateway.Server.Metrics.Refused(GatewayMetrics.RefusalReason.SessionLimit));
+        Assert.Contains("tunnel session limit reached and every session is busy; refused new WebSockets with 503 limit=2 refused=1", gateway.Logs.Messages);
+
+        // Once the requests are done the sessions are idle; the next WebSocket closes the oldest of them.
+        upstream.SseGate.TrySetResult();
+        Assert.Contains("data: two", await one.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Contains("data: two", await two.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        using var third = gateway.CreateClient();
+        using var response = await third.GetAsync(new Uri($"https://{GatewayHarness.Host("echo")}/third"));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(1, gateway.Server.Metrics.Shed(GatewayMetrics.ShedReason.SessionLimit));
+        Assert.Contains("tunnel session limit reached; closed the oldest idle sessions, to admit new ones limit=2 closed=1", gateway.Logs.Messages);
     }
 
     /// <summary>A stream over a WebSocket that sends every byte as its own continuation fragment.</summary>

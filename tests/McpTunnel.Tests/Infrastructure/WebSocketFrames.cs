@@ -130,7 +130,8 @@ public sealed record ServerFrame(bool Fin, int Reserved, int Opcode, bool Masked
 ///    fragmented or longer than 125 bytes, or an unknown opcode: close 1002.
 /// 5. A close payload of one byte (judged from the header, before the payload arrives), an invalid code or a reason that is not UTF-8: close 1002; a valid close
 ///    ends the stream (the reader sees EOF).
-/// 6. Text payloads must be UTF-8 across the message (close 1007); empty frames are not checked.
+/// 6. The gateway's own rule on top (decision 0003, question 2): a text message is refused with close 1003 as soon
+///    as the header of its first frame is complete. Its payload is never read, so it is never judged as UTF-8 (1007).
 /// </remarks>
 public sealed class ServerFrameModel
 {
@@ -156,8 +157,8 @@ public sealed class ServerFrameModel
     public int[] ViolationCodes { get; private set; } = [];
 
     /// <summary>
-    /// Set when the outcome depends on how TCP splits the bytes (a text frame cut by EOF after an invalid byte
-    /// already arrived), so only the weak checks apply.
+    /// Set when the outcome depends on how TCP splits the bytes, so only the weak checks apply. (It was needed for
+    /// text frames cut by EOF after an invalid UTF-8 byte; since text is refused at its header, nothing sets it.)
     /// </summary>
     public bool Ambiguous { get; private set; }
 
@@ -184,8 +185,6 @@ public sealed class ServerFrameModel
     {
         var position = 0;
         var messageOpen = false;
-        var messageIsText = false;
-        var utf8 = new Utf8State();
         while (true)
         {
             var rest = bytes[position..];
@@ -259,6 +258,13 @@ public sealed class ServerFrameModel
                 return;
             }
 
+            if (opcode == 0x1)
+            {
+                // Judged from the header alone: the gateway sends 1003 before it reads the payload.
+                Violate("text message", 1003);
+                return;
+            }
+
             var available = rest.Length - headerLength;
             var payload = rest.Slice(headerLength, (int)Math.Min(length, available)).ToArray();
             for (var i = 0; i < payload.Length; i++)
@@ -268,15 +274,9 @@ public sealed class ServerFrameModel
 
             if (length > available)
             {
-                // Data frames deliver what arrived before EOF; a text frame may already have failed UTF-8.
-                if (opcode is 0x0 or 0x1 or 0x2)
+                // Data frames (binary, or continuations of a binary message) deliver what arrived before EOF.
+                if (opcode is 0x0 or 0x2)
                 {
-                    var isText = opcode == 0x1 || (opcode == 0x0 && messageIsText);
-                    if (isText && payload.Length > 0 && !utf8.Clone().Validate(payload, endOfMessage: false))
-                    {
-                        Ambiguous = true;
-                    }
-
                     Data.AddRange(payload);
                 }
 
@@ -316,17 +316,6 @@ public sealed class ServerFrameModel
                     return;
             }
 
-            if (opcode != 0x0)
-            {
-                messageIsText = opcode == 0x1;
-            }
-
-            if (messageIsText && payload.Length > 0 && !utf8.Validate(payload, endOfMessage: fin))
-            {
-                Violate("text that is not UTF-8", 1007);
-                return;
-            }
-
             Data.AddRange(payload);
             messageOpen = !fin;
         }
@@ -334,91 +323,4 @@ public sealed class ServerFrameModel
 
     private static bool ValidCloseCode(int code) =>
         code is >= 3000 and < 5000 or 1000 or 1001 or 1002 or 1003 or 1007 or 1008 or 1009 or 1010 or 1011 or 1012 or 1013 or 1014;
-
-    /// <summary>The incremental UTF-8 check of the WebSocket parser (surrogates, range and overlong forms).</summary>
-    private sealed class Utf8State
-    {
-        private bool _inSequence;
-        private int _expected;
-        private int _minimum;
-        private int _bits;
-
-        public Utf8State Clone() => (Utf8State)MemberwiseClone();
-
-        public bool Validate(ReadOnlySpan<byte> span, bool endOfMessage)
-        {
-            if (endOfMessage && !_inSequence)
-            {
-                return System.Text.Unicode.Utf8.IsValid(span);
-            }
-
-            for (var i = 0; i < span.Length;)
-            {
-                if (!_inSequence)
-                {
-                    if (span[i] < 0x80)
-                    {
-                        i++;
-                        continue;
-                    }
-
-                    var b = span[i++];
-                    _inSequence = true;
-                    if ((b & 0xC0) == 0x80)
-                    {
-                        return false;
-                    }
-                    else if ((b & 0xE0) == 0xC0)
-                    {
-                        (_expected, _bits, _minimum) = (1, b & 0x1F, 0x80);
-                    }
-                    else if ((b & 0xF0) == 0xE0)
-                    {
-                        (_expected, _bits, _minimum) = (2, b & 0xF, 0x800);
-                    }
-                    else if ((b & 0xF8) == 0xF0)
-                    {
-                        (_expected, _bits, _minimum) = (3, b & 0x7, 0x10000);
-                    }
-                    else
-                    {
-                        return false;
-                    }
-                }
-
-                while (_expected > 0 && i < span.Length)
-                {
-                    var b = span[i];
-                    if ((b & 0xC0) != 0x80)
-                    {
-                        return false;
-                    }
-
-                    i++;
-                    _expected--;
-                    _bits = (_bits << 6) | (b & 0x3F);
-                    if (_expected == 1 && _bits is >= 0x360 and <= 0x37F)
-                    {
-                        return false;
-                    }
-
-                    if (_expected == 2 && _bits >= 0x110)
-                    {
-                        return false;
-                    }
-                }
-
-                if (_expected == 0)
-                {
-                    _inSequence = false;
-                    if (_bits < _minimum)
-                    {
-                        return false;
-                    }
-                }
-            }
-
-            return !endOfMessage || !_inSequence;
-        }
-    }
 }
