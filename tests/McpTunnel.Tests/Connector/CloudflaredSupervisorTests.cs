@@ -59,7 +59,25 @@ public sealed class CloudflaredSupervisorTests : IDisposable
         };
     }
 
-    private JsonObject Record() => JsonNode.Parse(File.ReadAllText(_directory.File("record.json")))!.AsObject();
+    private JsonObject Record() => TryRecord() ?? throw new InvalidOperationException("record.json is missing or incomplete");
+
+    /// <summary>
+    /// The stand-in's record, or null while it does not exist or is still being written: the stand-in writes it
+    /// in place (truncate, then write), so a reader can see it empty or cut short (seen under load).
+    /// </summary>
+    private JsonObject? TryRecord() => ReadRecord(_directory.File("record.json"));
+
+    internal static JsonObject? ReadRecord(string path)
+    {
+        try
+        {
+            return JsonNode.Parse(File.ReadAllText(path)) as JsonObject;
+        }
+        catch (Exception ex) when (ex is IOException or System.Text.Json.JsonException)
+        {
+            return null;
+        }
+    }
 
     private static async Task WaitUntil(Func<bool> condition, string what)
     {
@@ -75,7 +93,7 @@ public sealed class CloudflaredSupervisorTests : IDisposable
         var supervisor = new CloudflaredSupervisor(options, _logs.CreateLogger("connector"), time);
         var stop = new CancellationTokenSource();
         var run = Task.Run(() => supervisor.RunAsync(stop.Token));
-        await WaitUntil(() => File.Exists(_directory.File("record.json")), "cloudflared to start");
+        await WaitUntil(() => TryRecord() is not null, "cloudflared to start and write its record");
         _pids.Add(Record()["pid"]!.GetValue<int>());
         return (supervisor, run, stop);
     }
@@ -227,7 +245,7 @@ public sealed class CloudflaredSupervisorTests : IDisposable
         File.Delete(_directory.File("record.json"));
 
         supervisor.RequestRestart();
-        await WaitUntil(() => File.Exists(_directory.File("record.json")) && Record()["token"]?.GetValue<string>() == rotated, "the restart with the new token");
+        await WaitUntil(() => TryRecord()?["token"]?.GetValue<string>() == rotated, "the restart with the new token");
         _pids.Add(Record()["pid"]!.GetValue<int>());
         Assert.NotEqual(first, Record()["pid"]!.GetValue<int>());
         Assert.False(Directory.Exists($"/proc/{first}"));

@@ -141,6 +141,22 @@ public sealed partial class RunCommandTests : IAsyncLifetime
         }
     }
 
+    /// <summary>The stand-in's record once it is complete and matches (it is written in place, so it can be seen half-written).</summary>
+    private async Task<JsonObject> RecordAsync(Func<JsonObject, bool> matches)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while (true)
+        {
+            if (CloudflaredSupervisorTests.ReadRecord(_directory.File("record.json")) is { } record && matches(record))
+            {
+                return record;
+            }
+
+            Assert.False(timeout.IsCancellationRequested, $"no matching record.json from the cloudflared stand-in within 30 s:\n{Output}");
+            await Task.Delay(50);
+        }
+    }
+
     private HttpClient EdgeClient()
     {
         var handler = McpTunnel.Operations.EdgeClient.CreateHandler(new McpTunnel.Operations.EdgeConnectOptions
@@ -193,7 +209,7 @@ public sealed partial class RunCommandTests : IAsyncLifetime
         Assert.Equal("ok\n", (await HealthAsync("/healthz")).Body);
 
         // The child got the token as a file and no NOTIFY_SOCKET (it would notify our unit).
-        var record = JsonNode.Parse(File.ReadAllText(_directory.File("record.json")))!.AsObject();
+        var record = await RecordAsync(r => true);
         Assert.DoesNotContain(record["env"]!.AsArray(), n => n!.GetValue<string>() == "NOTIFY_SOCKET");
         Assert.Contains("--token-file", record["argv"]!.AsArray().Select(n => n!.GetValue<string>()));
         var firstChild = record["pid"]!.GetValue<int>();
@@ -239,16 +255,8 @@ public sealed partial class RunCommandTests : IAsyncLifetime
         File.Delete(_directory.File("record.json"));
         _directory.Write("tunnel-token", rotated + "\n");
         await WaitForOutput("tunnel token changed; restarting cloudflared gracefully");
-        using (var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
-        {
-            while (!File.Exists(_directory.File("record.json")) || !File.ReadAllText(_directory.File("record.json")).Contains(rotated, StringComparison.Ordinal))
-            {
-                await Task.Delay(50, timeout.Token);
-            }
-        }
-
+        var secondChild = (await RecordAsync(r => r["token"]?.GetValue<string>() == rotated))["pid"]!.GetValue<int>();
         Assert.False(Directory.Exists($"/proc/{firstChild}"));
-        var secondChild = JsonNode.Parse(File.ReadAllText(_directory.File("record.json")))!["pid"]!.GetValue<int>();
         using (var during = await http.GetAsync(new Uri($"https://echo.{TestPki.Domain}/z")))
         {
             Assert.Equal(HttpStatusCode.OK, during.StatusCode);
@@ -271,7 +279,7 @@ public sealed partial class RunCommandTests : IAsyncLifetime
     public async Task Killing_mcp_tunnel_outright_takes_cloudflared_with_it()
     {
         await WaitReadyAsync();
-        var child = JsonNode.Parse(File.ReadAllText(_directory.File("record.json")))!["pid"]!.GetValue<int>();
+        var child = (await RecordAsync(r => true))["pid"]!.GetValue<int>();
         Assert.True(Directory.Exists($"/proc/{child}"));
 
         // SIGKILL: none of our code runs; the kernel's parent-death signal must end the child.
