@@ -21,8 +21,11 @@ internal sealed class UpstreamConnector(
     TimeSpan connectTimeout,
     GatewayMetrics metrics,
     ILogger logger,
-    Func<string, CancellationToken, Task<IPAddress[]>>? resolve = null)
+    Func<string, CancellationToken, Task<IPAddress[]>>? resolve = null,
+    TimeProvider? time = null)
 {
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+
     private readonly Func<string, CancellationToken, Task<IPAddress[]>> _resolve =
         resolve ?? ((host, cancellationToken) => Dns.GetHostAddressesAsync(host, AddressFamily.InterNetwork, cancellationToken));
 
@@ -30,8 +33,8 @@ internal sealed class UpstreamConnector(
     public ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken) =>
         ConnectAsync(context.DnsEndPoint.Host, context.DnsEndPoint.Port, cancellationToken);
 
-    public UpstreamConnector(UpstreamIpPolicy policy, TimeSpan connectTimeout, GatewayMetrics metrics, ILogger logger, Func<string, CancellationToken, Task<IPAddress[]>>? resolve = null)
-        : this(() => policy, connectTimeout, metrics, logger, resolve)
+    public UpstreamConnector(UpstreamIpPolicy policy, TimeSpan connectTimeout, GatewayMetrics metrics, ILogger logger, Func<string, CancellationToken, Task<IPAddress[]>>? resolve = null, TimeProvider? time = null)
+        : this(() => policy, connectTimeout, metrics, logger, resolve, time)
     {
     }
 
@@ -70,8 +73,9 @@ internal sealed class UpstreamConnector(
             }
         }
 
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(connectTimeout);
+        // Our own deadline is a token of its own, so "it fired" can be told apart from the caller's cancellation.
+        using var deadline = new CancellationTokenSource(connectTimeout, _time);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
         Exception? last = null;
         foreach (var address in addresses)
         {
@@ -81,8 +85,11 @@ internal sealed class UpstreamConnector(
                 await socket.ConnectAsync(new IPEndPoint(address, port), timeout.Token).ConfigureAwait(false);
                 return new NetworkStream(socket, ownsSocket: true);
             }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            catch (OperationCanceledException) when (deadline.IsCancellationRequested)
             {
+                // Even when the caller's token fired as well (the HTTP handler's own, longer ConnectTimeout on a
+                // starved host): ours is the earlier deadline, so this is a connect timeout. A caller that went
+                // away is recognised by the forwarder from the request's own token, whatever we throw here.
                 socket.Dispose();
                 throw new UpstreamConnectTimeoutException($"dial tcp {address}:{port}: i/o timeout after {connectTimeout.TotalSeconds:0.#}s");
             }
