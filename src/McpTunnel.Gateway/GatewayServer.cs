@@ -77,6 +77,9 @@ public sealed class GatewayServer : IAsyncDisposable
         // Framework chatter stays out of the log unless debugging; our own categories follow log_level.
         builder.Logging.AddFilter("Microsoft", level <= LogLevel.Debug ? LogLevel.Debug : LogLevel.Warning);
         builder.Logging.AddFilter("Yarp", level <= LogLevel.Debug ? LogLevel.Debug : LogLevel.Warning);
+        // Every forwarding failure gets our own line (InnerRequestHandler: "upstream request failed", or the IP
+        // policy's "IP validation failed"); the forwarder's WARN for the same event would be a second line.
+        builder.Logging.AddFilter("Yarp.ReverseProxy.Forwarder", level <= LogLevel.Debug ? LogLevel.Debug : LogLevel.Error);
         builder.Logging.AddFilter<TlsHandshakeFailureReporter>(TlsHandshakeFailureReporter.KestrelHttpsCategory, LogLevel.Debug);
 
         var timeProvider = time ?? TimeProvider.System;
