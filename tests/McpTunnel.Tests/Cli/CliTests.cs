@@ -6,13 +6,13 @@ namespace McpTunnel.Tests.Cli;
 public sealed class CliTests
 {
     [Theory]
-    [InlineData(new[] { "-config", "/etc/mcp-proxy/config.yaml" }, new[] { "gateway", "-config", "/etc/mcp-proxy/config.yaml" })]
-    [InlineData(new[] { "-config=/c.yaml", "-tunnel-domain", "d" }, new[] { "gateway", "-config=/c.yaml", "-tunnel-domain", "d" })]
+    [InlineData(new[] { "-config", "/etc/mcp-proxy/config.yaml" }, new[] { "gateway", "--config", "/etc/mcp-proxy/config.yaml" })]
+    [InlineData(new[] { "-config=/c.yaml", "-tunnel-domain", "d" }, new[] { "gateway", "--config=/c.yaml", "--tunnel-domain", "d" })]
     [InlineData(new[] { "--tunnel-domain", "d" }, new[] { "gateway", "--tunnel-domain", "d" })]
     [InlineData(new[] { "probe", "--insecure" }, new[] { "probe", "--insecure" })]
     [InlineData(new[] { "--help" }, new[] { "--help" })]
     public void The_proxy_containers_argv_runs_the_gateway(string[] args, string[] expected) =>
-        Assert.Equal(expected, Commands.Cli.RewriteProxyStyle(args));
+        Assert.Equal(expected, Invocation.Normalize(args, null, Commands.Cli.Build()));
 
     [Theory]
     [InlineData("gateway -config /x.yaml -tunnel-domain d.example")]
@@ -20,7 +20,8 @@ public sealed class CliTests
     [InlineData("config validate -c /x.yaml")]
     public void Go_style_and_gnu_style_flags_parse_the_same(string line)
     {
-        var result = Commands.Cli.Build().Parse(line.Split(' '));
+        var root = Commands.Cli.Build();
+        var result = root.Parse(Invocation.Normalize(line.Split(' '), null, root));
         Assert.Empty(result.Errors);
     }
 
@@ -78,7 +79,7 @@ public sealed class CliTests
     public async Task The_demo_runs_the_whole_path_and_reports_each_step()
     {
         var output = new StringWriter();
-        var code = await McpTunnel.Demo.DemoCommand.RunAsync(once: true, output, CancellationToken.None);
+        var code = await McpTunnel.Demo.DemoCommand.RunAsync(once: true, verbose: false, output, CancellationToken.None);
         var text = output.ToString();
         Assert.True(code == 0, text);
         foreach (var step in new[] { "websocket", "inner tls", "initialize", "tools/list", "tools/call", "session delete" })
@@ -89,6 +90,13 @@ public sealed class CliTests
         Assert.Contains("Hello, operator!", text, StringComparison.Ordinal);
         Assert.Contains("demo OK", text, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("/usr/bin/mcp-tunnel", "/usr/bin/mcp-tunnel")]
+    [InlineData("/home/me/src/mcp tunnel/bin/mcp-tunnel", "'/home/me/src/mcp tunnel/bin/mcp-tunnel'")]
+    [InlineData("/usr/lib/dotnet/dotnet", "/usr/lib/dotnet/dotnet /repo/bin/mcp-tunnel.dll")]
+    public void The_demo_prints_how_to_run_this_very_binary(string processPath, string expected) =>
+        Assert.Equal(expected, McpTunnel.Demo.DemoCommand.SelfCommand(processPath, "/repo/bin/"));
 
     [Fact]
     public async Task Probe_reports_a_wrong_ca_as_a_failed_step_and_exits_1()
