@@ -139,6 +139,46 @@ public sealed class BinaryTests
     }
 
     [SkippableFact]
+    public async Task Run_without_routes_warns_at_start_and_in_its_status()
+    {
+        Skip.If(Binary is null, "artifacts/bin/mcp-tunnel has not been published");
+        using var directory = new Infrastructure.TempDirectory();
+        new Infrastructure.TestPki().WriteTo(directory);
+        var config = directory.Write("config.yaml", $"listen_addr: \"127.0.0.1:0\"\ntunnel_domain: {Infrastructure.TestPki.Domain}\ntls: {{ cert_file: tls.crt, key_file: tls.key }}\nroutes: {{}}\n");
+        using var systemd = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Unspecified);
+        systemd.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(directory.File("notify")));
+        var start = new ProcessStartInfo(Binary!) { RedirectStandardError = true, RedirectStandardOutput = true, ArgumentList = { "run", "--no-connector", "--config", config } };
+        start.Environment["NOTIFY_SOCKET"] = directory.File("notify");
+        start.Environment.Remove("INVOCATION_ID");
+        using var run = Process.Start(start)!;
+        try
+        {
+            var buffer = new byte[4096];
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            string ready;
+            do
+            {
+                ready = System.Text.Encoding.UTF8.GetString(buffer, 0, await systemd.ReceiveAsync(buffer, System.Net.Sockets.SocketFlags.None, timeout.Token));
+            }
+            while (!ready.Contains("READY=1", StringComparison.Ordinal));
+
+            Assert.Contains("; no routes configured: every request gets 502 No route configured for host", ready, StringComparison.Ordinal);
+            string? line;
+            while ((line = await run.StandardError.ReadLineAsync(timeout.Token)) is not null && !line.Contains("no routes configured", StringComparison.Ordinal))
+            {
+            }
+
+            Assert.NotNull(line);
+            Assert.Contains("level=WARN", line, StringComparison.Ordinal);
+        }
+        finally
+        {
+            run.Kill(entireProcessTree: true);
+            await run.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        }
+    }
+
+    [SkippableFact]
     public async Task Bare_it_prints_the_usage_and_a_wrong_command_line_exits_2()
     {
         Skip.If(Binary is null, "artifacts/bin/mcp-tunnel has not been published");
