@@ -162,7 +162,8 @@ internal static class Cli
         {
             config, domain,
         };
-        validate.SetAction(result => ValidateCommand.Run(result.GetValue(config), result.GetValue(domain), Console.Out, Console.Error));
+        validate.SetAction((result, cancellationToken) => ValidateCommand.RunAsync(result.GetValue(config), result.GetValue(domain),
+            result.InvocationConfiguration.Output, result.InvocationConfiguration.Error, cancellationToken: cancellationToken));
         return new Command("config", "Work with the configuration file") { validate };
     }
 
