@@ -155,6 +155,9 @@ public sealed class CloudflaredSupervisorTests : IDisposable
         Assert.Equal(1, supervisor.Restarts);
         Assert.Contains(_logs.Lines, l => l.Level == LogLevel.Error && l.Message.Contains("configuration problem code=255", StringComparison.Ordinal));
 
+        // A negative assertion needs a span to happen in: the backoff waits on the fake clock, which does not move,
+        // so a supervisor that wrongly used real time or no backoff would restart within RestartBackoffInitial
+        // (100 ms); 300 ms gives it three such chances to show.
         await Task.Delay(300);
         Assert.Equal(1, supervisor.Restarts); // nothing happens until the long backoff has passed
         await WaitUntil(() =>

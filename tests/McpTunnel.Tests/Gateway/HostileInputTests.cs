@@ -31,8 +31,13 @@ public sealed class HostileInputTests : IAsyncLifetime
         });
         _staller = Serve(async client =>
         {
-            await client.GetStream().ReadAsync(new byte[4096]);
-            await Task.Delay(TimeSpan.FromSeconds(30));
+            // Reads the request and never answers: it holds the connection until the gateway gives up on it
+            // (upstream_idle_timeout) and closes it, rather than for a guessed number of seconds.
+            var stream = client.GetStream();
+            var buffer = new byte[4096];
+            while (await stream.ReadAsync(buffer) > 0)
+            {
+            }
         });
         _gateway = await GatewayHarness.StartAsync(
             $"""
