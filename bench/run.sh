@@ -33,8 +33,8 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; [ -f "$W/nginx.pid" ] && kill "$(cat "$W/nginx.pid")" 2>/dev/null || true; }
 trap cleanup EXIT
 
-"$BIN" cert init --domain "$DOMAIN" --out "$W/ecdsa" >/dev/null
-"$BIN" cert init --domain "$DOMAIN" --out "$W/rsa" --server-key rsa-4096 >/dev/null
+"$BIN" cert init --domain "$DOMAIN" --output "$W/ecdsa" >/dev/null
+"$BIN" cert init --domain "$DOMAIN" --output "$W/rsa" --server-key rsa-4096 >/dev/null
 
 taskset -c 1 "$LOAD" upstream $UP & pids+=($!)
 

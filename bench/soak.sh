@@ -33,7 +33,7 @@ trap cleanup EXIT
 new_token() { printf '{"a":"soak-account","t":"%s","s":"%s"}' "$(cat /proc/sys/kernel/random/uuid)" "$(head -c 32 /dev/urandom | base64 -w0)" | base64 -w0; }
 
 mkdir -p "$DATA"
-"$BIN" cert init --domain "$DOMAIN" --out "$DATA" >/dev/null
+"$BIN" cert init --domain "$DOMAIN" --output "$DATA" >/dev/null
 new_token > "$DATA/tunnel-token"
 chmod 600 "$DATA/tunnel-token"
 printf '#!/bin/sh\nexec %s "$@"\n' "$W/fake-bin/fake-cloudflared" > "$W/cloudflared"
@@ -72,7 +72,7 @@ disturb() {
   while sleep "$DISTURB_EVERY"; do
     local t=$(( $(date +%s) - START ))
     case $(( n % 4 )) in
-      0) "$BIN" cert renew --out "$DATA" --renew-before 0 >/dev/null 2>>"$W/events.log" && echo "$t cert-renew" >>"$W/events.log" ;;
+      0) "$BIN" cert renew --output "$DATA" --renew-before 0 >/dev/null 2>>"$W/events.log" && echo "$t cert-renew" >>"$W/events.log" ;;
       1) kill -HUP "$RUN" && echo "$t sighup" >>"$W/events.log" ;;
       2) child=$(pgrep -P "$RUN" | head -1 || true)
          if [ -n "$child" ]; then kill -9 "$child" && echo "$t cloudflared-killed pid=$child" >>"$W/events.log"; else echo "$t cloudflared-not-running" >>"$W/events.log"; fi ;;

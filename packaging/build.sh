@@ -100,9 +100,9 @@ out=$(cd "$out" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-# --- the payload both formats share; $1 = tree, $2 = unit directory ---
+# --- the payload both formats share; $1 = tree, $2 = unit directory, $3 = zsh completion directory ---
 stage() {
-  local tree=$1 units=$2
+  local tree=$1 units=$2 zsh_completions=$3
   install -D -m 0755 "$binary" "$tree/usr/bin/mcp-tunnel"
   install -D -m 0755 "$bundled" "$tree/usr/libexec/mcp-tunnel/cloudflared"
   for unit in mcp-tunnel.service mcp-tunnel-renew.service mcp-tunnel-renew.timer; do
@@ -117,6 +117,11 @@ stage() {
   for doc in README.md docs/configuration.md docs/operations.md docs/packaging.md; do
     [ -f "$root/$doc" ] && install -m 0644 "$root/$doc" "$tree/usr/share/doc/mcp-tunnel/$(basename "$doc")"
   done
+  # Shell completion, written by the binary from its own command tree so it always matches it.
+  install -d -m 0755 "$tree/usr/share/bash-completion/completions" "$tree$zsh_completions"
+  "$binary" completion bash >"$tree/usr/share/bash-completion/completions/mcp-tunnel"
+  "$binary" completion zsh >"$tree$zsh_completions/_mcp-tunnel"
+  chmod 0644 "$tree/usr/share/bash-completion/completions/mcp-tunnel" "$tree$zsh_completions/_mcp-tunnel"
   sed -e "s/@VERSION@/$version/" "$here/common/mcp-tunnel.1" | gzip -9n >"$tree/usr/share/man/man1/mcp-tunnel.1.gz"
   sed -e "s/@VERSION@/$version/" -e "s/@DATE@/$date_rfc2822/" "$here/common/changelog" | gzip -9n >"$tree/usr/share/doc/mcp-tunnel/changelog.gz"
   chmod 0644 "$tree/usr/share/man/man1/mcp-tunnel.1.gz" "$tree/usr/share/doc/mcp-tunnel/changelog.gz"
@@ -124,7 +129,7 @@ stage() {
 
 if $build_deb; then
   tree=$work/deb
-  stage "$tree" /lib/systemd/system
+  stage "$tree" /lib/systemd/system /usr/share/zsh/vendor-completions
   install -D -m 0644 "$here/deb/lintian-overrides" "$tree/usr/share/lintian/overrides/mcp-tunnel"
   install -d -m 0755 "$tree/DEBIAN"
   size=$(du -sk --exclude=DEBIAN "$tree" | cut -f1)
@@ -146,7 +151,7 @@ fi
 if $build_rpm; then
   command -v rpmbuild >/dev/null || die "rpmbuild not found; install the rpm package (scripts/system-env.sh does)"
   tree=$work/rpm-payload
-  stage "$tree" /usr/lib/systemd/system
+  stage "$tree" /usr/lib/systemd/system /usr/share/zsh/site-functions
   install -d -m 0700 "$tree/var/lib/mcp-tunnel"
   spec=$out/mcp-tunnel-$version-$rpm_release.spec
   standin_text=""

@@ -41,6 +41,11 @@ public static class ConfigLoader
     public static ConfigLoadResult LoadFile(string path, string? tunnelDomainOverride = null, bool checkFiles = true)
     {
         string text;
+        if (Directory.Exists(path))
+        {
+            return new ConfigLoadResult(null, [new ConfigProblem(path, 0, 0, "", "is a directory; pass --config with the configuration file itself")]);
+        }
+
         try
         {
             var length = new FileInfo(path).Length;
@@ -51,7 +56,17 @@ public static class ConfigLoader
 
             text = File.ReadAllText(path);
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return new ConfigLoadResult(null, [new ConfigProblem(path, 0, 0, "",
+                $"no such configuration file; pass --config FILE (without it {ApplianceDefaultPath}, which the package installs, is read, else the proxy's {ProxyDefaultPath})")]);
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return new ConfigLoadResult(null, [new ConfigProblem(path, 0, 0, "",
+                "permission denied reading the configuration file; run as root or as a member of its group (the package's file is root:mcp-tunnel 0640)")]);
+        }
+        catch (IOException ex)
         {
             return new ConfigLoadResult(null, [new ConfigProblem(path, 0, 0, "", $"cannot read the configuration file: {ex.Message}")]);
         }
@@ -70,12 +85,22 @@ public static class ConfigLoader
         var reader = new Reader(source, fileBaseDirectory, checkFiles);
         var config = reader.Read(text, tunnelDomainOverride);
         var problems = reader.Problems;
-        return new ConfigLoadResult(problems.Any(p => !p.IsWarning) ? null : config, problems);
+        return new ConfigLoadResult(problems.Any(p => !p.IsWarning) ? null : config, problems)
+        {
+            TunnelDomain = reader.TunnelDomain,
+            DataDir = reader.DataDir,
+        };
     }
 
     private sealed class Reader(string source, string? fileBaseDirectory, bool checkFiles)
     {
         public List<ConfigProblem> Problems { get; } = [];
+
+        /// <summary>The tunnel domain read (flag or file), also when other fields have errors; null when unread.</summary>
+        public string? TunnelDomain { get; private set; }
+
+        /// <summary><c>appliance.data_dir</c> as read, also when other fields have errors.</summary>
+        public string? DataDir { get; private set; }
 
         private readonly Dictionary<string, YamlNode> _routeNodes = new(StringComparer.Ordinal);
 
@@ -143,10 +168,12 @@ public static class ConfigLoader
             var logLevel = ReadLogLevel(fields);
             var shutdown = ReadDuration(fields, "shutdown_timeout", "shutdown_timeout", TimeSpan.FromSeconds(30), allowZero: true);
             var tunnelDomain = ReadTunnelDomain(fields, tunnelDomainOverride);
+            TunnelDomain = tunnelDomain;
             var tls = ReadTls(fields);
             var routes = ReadRoutes(fields, tunnelDomain);
             var upstream = ReadUpstream(fields, routes);
             var appliance = ReadAppliance(fields);
+            DataDir = appliance?.DataDir;
 
             if (listen is null || tls is null || routes is null || upstream is null || appliance is null)
             {
@@ -502,6 +529,7 @@ public static class ConfigLoader
                     Error(routesField.Value, "routes", "cannot unmarshal !!seq into map[string]string: routes is a mapping, not a list; write `routes: { name: http://host:port }`");
                     return null;
                 case YamlScalarNode { Value: null or "" }:
+                case YamlMappingNode { Children.Count: 0 }:
                     Warn(routesField.Value, "routes", "no routes are configured; every request will get 502 No route configured for host");
                     return routes;
                 case YamlScalarNode:
@@ -739,6 +767,7 @@ public static class ConfigLoader
                 "upstream_connect_timeout", "tls_handshake_timeout", "cert_poll_interval", "websocket_keepalive",
                 "upstream_idle_timeout", "request_headers_timeout", "max_request_headers_bytes", "websocket_paths", "health_addr", "data_dir", "cloudflared",
                 "upgrade_timeout", "first_request_timeout", "max_connections", "max_sessions",
+                "offline",
             };
             var a = Fields(map, "appliance.", known, strict: true);
             result = result with
@@ -753,6 +782,7 @@ public static class ConfigLoader
                 FirstRequestTimeout = ReadDuration(a, "first_request_timeout", "appliance.first_request_timeout", result.FirstRequestTimeout, allowZero: false),
                 MaxConnections = ReadCount(a, "max_connections", "appliance.max_connections", 2),
                 MaxSessions = ReadCount(a, "max_sessions", "appliance.max_sessions", 1),
+                Offline = ReadBool(a, "offline", "appliance.offline"),
             };
             if (result is { MaxConnections: { } connections, MaxSessions: { } sessions } && sessions >= connections)
             {

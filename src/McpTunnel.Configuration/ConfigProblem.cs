@@ -19,4 +19,10 @@ public sealed record ConfigLoadResult(GatewayConfig? Config, IReadOnlyList<Confi
     public IEnumerable<ConfigProblem> Warnings => Problems.Where(p => p.IsWarning);
 
     public bool Succeeded => Config is not null;
+
+    /// <summary>The tunnel domain the file (or flag) gave, also when the file has errors; null when it could not be read.</summary>
+    public string? TunnelDomain { get; init; }
+
+    /// <summary><c>appliance.data_dir</c>, also when the file has errors; null when it could not be read.</summary>
+    public string? DataDir { get; init; }
 }

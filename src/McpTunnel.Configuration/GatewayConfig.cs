@@ -101,6 +101,12 @@ public sealed record ApplianceConfig
     public string DataDir { get; init; } = "/var/lib/mcp-tunnel";
 
     public CloudflaredConfig Cloudflared { get; init; } = new();
+
+    /// <summary>
+    /// The host has no route to the Claude API or the internet by design (an air-gapped lab): <c>doctor</c> skips
+    /// its outbound checks instead of failing them, as <c>doctor --offline</c> does.
+    /// </summary>
+    public bool Offline { get; init; }
 }
 
 /// <summary><c>appliance.cloudflared</c>: the supervised connector of <c>mcp-tunnel run</c>.</summary>

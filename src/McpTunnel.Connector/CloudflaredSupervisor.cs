@@ -235,7 +235,8 @@ public sealed class CloudflaredSupervisor : IDisposable
                 {
                     delay = Backoff(failures);
                     ConnectorLog.Exited(_logger, outcome.Code, Format(delay));
-                    Set(ConnectorState.Backoff, $"cloudflared exited with {outcome.Code}{(outcome.Problem is null ? "" : $" ({outcome.Problem})")}; restarting in {Format(delay)}");
+                    var problem = outcome.Problem is null ? "" : $" ({outcome.Problem})";
+                    Set(ConnectorState.Backoff, $"cloudflared exited with {outcome.Code}{problem}; restarting in {Format(delay)}");
                 }
 
                 await PauseAsync(delay, stopping).ConfigureAwait(false);

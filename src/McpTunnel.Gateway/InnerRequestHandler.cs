@@ -12,8 +12,9 @@ namespace McpTunnel.Gateway;
 /// Handles one request that arrived inside inner TLS: route it by host and forward it with YARP's direct
 /// forwarder, streaming both bodies (SSE is flushed per write) with no total timeout.
 /// Expected failures come back from the forwarder as values and are turned into status codes here, in one
-/// place: no route → 502 <c>No route configured for host</c>; IP policy or refused/reset → 502; connect
-/// timeout → 504. The client's own mistakes are never counted or logged as upstream failures: a Host that is
+/// place: no route → 502 <c>No route configured for host</c>; IP policy → 502 with a body that names the
+/// policy; refused/reset → 502; connect timeout → 504. Each body says which of these it is, so a caller (and
+/// <c>probe</c>) can tell a policy refusal from a missing route without the gateway's log. The client's own mistakes are never counted or logged as upstream failures: a Host that is
 /// not a valid host name → 400, a proxy <c>CONNECT</c> → 501, a malformed request body → 400 (debug line
 /// <c>request refused: client error</c>, metric <c>mcp_tunnel_client_errors_total</c>).
 /// </summary>
@@ -22,6 +23,15 @@ internal sealed class InnerRequestHandler : IDisposable
     private static readonly byte[] NoRouteBody = "No route configured for host\n"u8.ToArray();
     private static readonly byte[] BadHostBody = "Bad Request: the Host is not a valid host name\n"u8.ToArray();
     private static readonly byte[] ConnectBody = "Not Implemented: this gateway does not tunnel CONNECT\n"u8.ToArray();
+
+    /// <summary>The body of a 502 for an upstream address outside <c>upstream.allowed_ips</c> (the address itself is only logged).</summary>
+    internal const string IpPolicyBody = "Upstream address refused by the gateway's IP policy (upstream.allowed_ips)\n";
+
+    internal const string UpstreamFailedBody = "Upstream request failed (see the gateway's log)\n";
+
+    internal const string ConnectTimeoutBody = "Upstream did not accept the connection in time (appliance.upstream_connect_timeout)\n";
+
+    internal const string UpstreamTimeoutBody = "Upstream timed out (see the gateway's log)\n";
 
     private volatile RoutingState _state;
     private readonly IHttpForwarder _forwarder;
@@ -120,7 +130,7 @@ internal sealed class InnerRequestHandler : IDisposable
             var error = await _forwarder.SendAsync(context, route.DestinationPrefix, state.Upstream.Invoker, state.RequestConfig, ForwardedHeadersTransformer.Instance).ConfigureAwait(false);
             try
             {
-                HandleError(context, route, error);
+                await HandleErrorAsync(context, route, error).ConfigureAwait(false);
             }
             finally
             {
@@ -162,7 +172,7 @@ internal sealed class InnerRequestHandler : IDisposable
     private static string SessionHash(string sessionId) =>
         sessionId.Length == 0 ? "-" : Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(sessionId)))[..12];
 
-    private void HandleError(HttpContext context, Route route, ForwarderError error)
+    private async Task HandleErrorAsync(HttpContext context, Route route, ForwarderError error)
     {
         if (error == ForwarderError.None)
         {
@@ -195,13 +205,34 @@ internal sealed class InnerRequestHandler : IDisposable
         var status = dial is UpstreamConnectTimeoutException || error == ForwarderError.RequestTimedOut
             ? StatusCodes.Status504GatewayTimeout
             : StatusCodes.Status502BadGateway;
+        _metrics.UpstreamError();
+        if (dial is not UpstreamIpRejectedException)
+        {
+            // A policy refusal was logged once already, as "IP validation failed" with the address and the policy.
+            GatewayLog.UpstreamFailed(_logger, route.Name, route.DestinationPrefix, status, dial?.Message ?? Describe(error, exception));
+        }
+
         if (!context.Response.HasStarted)
         {
             context.Response.StatusCode = status;
+            var body = dial switch
+            {
+                UpstreamIpRejectedException => IpPolicyBody,
+                UpstreamConnectTimeoutException => ConnectTimeoutBody,
+                _ => status == StatusCodes.Status504GatewayTimeout ? UpstreamTimeoutBody : UpstreamFailedBody,
+            };
+            context.Response.ContentType = "text/plain; charset=utf-8";
+            context.Response.Headers.XContentTypeOptions = "nosniff";
+            context.Response.ContentLength = System.Text.Encoding.UTF8.GetByteCount(body);
+            try
+            {
+                await context.Response.WriteAsync(body, context.RequestAborted).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or IOException)
+            {
+                // The caller went away; nothing more to say.
+            }
         }
-
-        _metrics.UpstreamError();
-        GatewayLog.UpstreamFailed(_logger, route.Name, route.DestinationPrefix, status, dial?.Message ?? Describe(error, exception));
     }
 
     private static string Describe(ForwarderError error, Exception? exception)

@@ -24,6 +24,13 @@ public sealed class LogLevelFilter(string logLevel)
             return false;
         }
 
+        // Every forwarding failure gets our own line (InnerRequestHandler: "upstream request failed", or the IP
+        // policy's "IP validation failed"); the forwarder's WARN for the same event would be a second line.
+        if (level == LogLevel.Warning && minimum > LogLevel.Debug && category is not null && category.StartsWith(Forwarder, StringComparison.Ordinal))
+        {
+            return false;
+        }
+
         if (level >= LogLevel.Warning)
         {
             return true;
@@ -41,6 +48,8 @@ public sealed class LogLevelFilter(string logLevel)
     }
 
     private const string HostingDiagnostics = "Microsoft.AspNetCore.Hosting.Diagnostics";
+
+    private const string Forwarder = "Yarp.ReverseProxy.Forwarder";
 
     public static LogLevel Parse(string logLevel) => logLevel switch
     {

@@ -34,12 +34,15 @@ public sealed class UpstreamConnector
     private readonly GatewayMetrics _metrics;
     private readonly ILogger _logger;
     private readonly Func<string, CancellationToken, Task<IPAddress[]>> _resolve;
+    private readonly TimeProvider _time;
 
     /// <param name="trust">The trust for https upstreams; null refuses every https upstream.</param>
     /// <param name="resolve">The name lookup (tests inject one); the default asks the system resolver for A records.</param>
+    /// <param name="time">The clock of the connect timeout (tests use a fake one).</param>
     public UpstreamConnector(UpstreamIpPolicy policy, TimeSpan connectTimeout, GatewayMetrics metrics, ILogger logger,
-        Func<string, CancellationToken, Task<IPAddress[]>>? resolve = null, UpstreamTrust? trust = null)
+        Func<string, CancellationToken, Task<IPAddress[]>>? resolve = null, UpstreamTrust? trust = null, TimeProvider? time = null)
     {
+        _time = time ?? TimeProvider.System;
         _policy = policy;
         _trust = trust;
         _connectTimeout = connectTimeout;
@@ -124,8 +127,9 @@ public sealed class UpstreamConnector
     {
         var addresses = await LookupAsync(host, cancellationToken).ConfigureAwait(false);
         CheckPolicy(host, addresses);
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(_connectTimeout);
+        // Our own deadline is a token of its own, so "it fired" can be told apart from the caller's cancellation.
+        using var deadline = new CancellationTokenSource(_connectTimeout, _time);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
         Exception? last = null;
         foreach (var address in addresses)
         {
@@ -135,8 +139,11 @@ public sealed class UpstreamConnector
                 await socket.ConnectAsync(new IPEndPoint(address, port), timeout.Token).ConfigureAwait(false);
                 return new NetworkStream(socket, ownsSocket: true);
             }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            catch (OperationCanceledException) when (deadline.IsCancellationRequested)
             {
+                // Even when the caller's token fired as well (the HTTP handler's own, longer ConnectTimeout on a
+                // starved host): ours is the earlier deadline, so this is a connect timeout. A caller that went
+                // away is recognised by the forwarder from the request's own token, whatever we throw here.
                 socket.Dispose();
                 throw new UpstreamConnectTimeoutException($"dial tcp {address}:{port}: i/o timeout after {_connectTimeout.TotalSeconds:0.#}s");
             }

@@ -89,14 +89,14 @@ public static class Probe
         {
             var started = Stopwatch.GetTimestamp();
             // initialize includes opening the connection the MCP exchange runs on.
-            var (status, headers, message) = await PostAsync(client, options, null, ProtocolVersion,
+            var (status, headers, message, body) = await PostAsync(client, options, null, ProtocolVersion,
                 InitializeBody,
                 expectId: 1, cancellationToken).ConfigureAwait(false);
             var initializeTime = Stopwatch.GetElapsedTime(started);
 
-            if (status == HttpStatusCode.BadGateway && message is null)
+            if (status is HttpStatusCode.BadGateway or HttpStatusCode.GatewayTimeout && message is null)
             {
-                steps.Add(new ProbeStep("initialize", false, initializeTime, $"HTTP 502 from the gateway: no route for {options.Host}, or the upstream is unreachable (see the gateway log)"));
+                steps.Add(new ProbeStep("initialize", false, initializeTime, GatewayError(status, body, options.Host)));
                 return new ProbeReport(steps);
             }
 
@@ -115,12 +115,12 @@ public static class Probe
                 $"server {server}, protocol {negotiatedVersion}, session {(sessionId is null ? "none (stateless)" : "issued")}"));
 
             started = Stopwatch.GetTimestamp();
-            (status, _, _) = await PostAsync(client, options, sessionId, negotiatedVersion,
+            (status, _, _, _) = await PostAsync(client, options, sessionId, negotiatedVersion,
                 """{"jsonrpc":"2.0","method":"notifications/initialized"}""", expectId: null, cancellationToken).ConfigureAwait(false);
             steps.Add(new ProbeStep("initialized", (int)status is >= 200 and < 300, Stopwatch.GetElapsedTime(started), $"HTTP {(int)status}"));
 
             started = Stopwatch.GetTimestamp();
-            (status, _, message) = await PostAsync(client, options, sessionId, negotiatedVersion,
+            (status, _, message, _) = await PostAsync(client, options, sessionId, negotiatedVersion,
                 """{"jsonrpc":"2.0","id":2,"method":"tools/list","params":{}}""", expectId: 2, cancellationToken).ConfigureAwait(false);
             var tools = message is not null && message.RootElement.TryGetProperty("result", out var listResult) && listResult.TryGetProperty("tools", out var toolArray)
                 ? toolArray.EnumerateArray().Select(t => t.GetProperty("name").GetString() ?? "?").ToList()
@@ -132,7 +132,7 @@ public static class Probe
             {
                 started = Stopwatch.GetTimestamp();
                 var name = JsonEncodedText.Encode(call.Name);
-                (status, _, message) = await PostAsync(client, options, sessionId, negotiatedVersion,
+                (status, _, message, _) = await PostAsync(client, options, sessionId, negotiatedVersion,
                     "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{\"name\":\"" + name + "\",\"arguments\":" + call.ArgumentsJson + "}}",
                     expectId: 3, cancellationToken).ConfigureAwait(false);
                 var text = message is not null && message.RootElement.TryGetProperty("result", out var callResult) && callResult.TryGetProperty("content", out var content)
@@ -173,7 +173,7 @@ public static class Probe
         return new ProbeReport(steps);
     }
 
-    private static async Task<(HttpStatusCode Status, HttpResponseHeaders Headers, JsonDocument? Message)> PostAsync(
+    private static async Task<(HttpStatusCode Status, HttpResponseHeaders Headers, JsonDocument? Message, string? Text)> PostAsync(
         HttpClient client, ProbeOptions options, string? sessionId, string protocolVersion, string body, int? expectId, CancellationToken cancellationToken)
     {
         using var request = EdgeClient.NewRequest(HttpMethod.Post, options.Host, options.Path, options.Http2);
@@ -190,7 +190,7 @@ public static class Probe
         if (expectId is null || !response.IsSuccessStatusCode)
         {
             var text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
-            return (response.StatusCode, response.Headers, TryParse(text));
+            return (response.StatusCode, response.Headers, TryParse(text), text);
         }
 
         var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
@@ -198,7 +198,7 @@ public static class Probe
         var message = isEventStream
             ? await ReadEventStreamAsync(stream, expectId.Value, cancellationToken).ConfigureAwait(false)
             : await JsonDocument.ParseAsync(stream, cancellationToken: cancellationToken).ConfigureAwait(false);
-        return (response.StatusCode, response.Headers, message);
+        return (response.StatusCode, response.Headers, message, null);
     }
 
     /// <summary>Reads SSE events until the JSON-RPC response with the expected id arrives.</summary>
@@ -242,6 +242,31 @@ public static class Probe
         {
             return null;
         }
+    }
+
+    /// <summary>
+    /// A 502/504 the gateway made itself, by its body (InnerRequestHandler's texts; the spec's for no route): which
+    /// hop failed and what to change.
+    /// </summary>
+    internal static string GatewayError(HttpStatusCode status, string? body, string host)
+    {
+        body = body?.Trim() ?? "";
+        if (body.StartsWith("No route configured for host", StringComparison.Ordinal))
+        {
+            return $"HTTP 502 No route configured for host: the gateway has no route for {host}; the first label must be a key under routes: and tunnel_domain the tunnel's domain";
+        }
+
+        if (body.Contains("IP policy", StringComparison.Ordinal))
+        {
+            return $"HTTP 502 from the gateway's IP policy: the route's upstream address is not in upstream.allowed_ips; add it (the gateway log's \"IP validation failed\" line names it; mcp-tunnel config validate names the entry)";
+        }
+
+        if (status == HttpStatusCode.GatewayTimeout)
+        {
+            return $"HTTP 504 from the gateway: {(body.Length > 0 ? body : "the upstream timed out")}; is the MCP server running and reachable from the gateway?";
+        }
+
+        return $"HTTP 502 from the gateway: {(body.Length > 0 ? body : "the upstream failed")}; the gateway log's \"upstream request failed\" line says why";
     }
 
     private static string Describe(JsonDocument? message) =>

@@ -6,6 +6,8 @@ internal static class Program
 {
     private static Task<int> Main(string[] args)
     {
+        // The name it was started as can stand for a command (a copy named setup, mcp-proxy, ...).
+        args = Invocation.Normalize(args, Environment.GetCommandLineArgs().FirstOrDefault(), Cli.Build());
         if (args.Length > 0 && args[0] == "run")
         {
             Run.SignalDispositions.RestoreForService();

@@ -169,9 +169,23 @@ public sealed class DebLifecycleTests(PackageFixture packages)
         Assert.Equal("rc\n", await host.ShAsync("dpkg-query -W -f '${db:Status-Abbrev}' mcp-tunnel | cut -c1-2"));
 
         // 14. purge: configuration and credentials go; the user stays (Debian practice); no override left behind.
-        await host.ShAsync("apt-get purge -y mcp-tunnel");
+        // The CA registered on the tunnel cannot be made again: it is kept aside, root's only, and purge says where.
+        var caKey = await host.ShAsync("sha256sum < /var/lib/mcp-tunnel/ca.key");
+        var purge = await host.ExecAsync("apt-get purge -y mcp-tunnel");
+        Assert.True(purge.ExitCode == 0, purge.Stdout + purge.Stderr);
         await host.ShAsync("test ! -e /etc/mcp-tunnel && test ! -e /var/lib/mcp-tunnel");
         Assert.Equal("mcp-tunnel\n", await host.ShAsync("id -un mcp-tunnel"));
         Assert.Equal("", await host.ShAsync("dpkg-statoverride --list | grep mcp-tunnel || true"));
+        var kept = (await host.ShAsync("ls -d /var/backups/mcp-tunnel-ca-*")).Trim();
+        Assert.Contains($"purge kept the tunnel's CA (it may still be registered in the Console) in {kept}", purge.Stdout + purge.Stderr, StringComparison.Ordinal);
+        Assert.Equal(caKey, await host.ShAsync($"sha256sum < {kept}/ca.key"));
+        Assert.Equal("root:root 700\n", await host.ShAsync($"stat -c '%U:%G %a' {kept}"));
+        Assert.Equal("ca.crt root:root 600\nca.key root:root 600\ntunnel-domain root:root 600\n", await host.ShAsync($"cd {kept} && stat -c '%n %U:%G %a' * | sort"));
+
+        // Installed again, the package points at the kept CA; a purge with no CA keeps nothing more.
+        var reinstall = await host.ExecAsync($"cd /root && apt-get install -y ./{Path.GetFileName(packages.NextDeb)}");
+        Assert.Contains($"{kept} holds a CA kept by an earlier purge", reinstall.Stdout + reinstall.Stderr, StringComparison.Ordinal);
+        await host.ShAsync("apt-get purge -y mcp-tunnel");
+        Assert.Equal(kept + "\n", await host.ShAsync("ls -d /var/backups/mcp-tunnel-ca-*"));
     }
 }

@@ -26,6 +26,8 @@ public sealed class PackageContentTests(PackageFixture packages)
             ("-rw-r--r--", "./usr/share/man/man1/mcp-tunnel.1.gz"),
             ("-rw-r--r--", "./usr/share/doc/mcp-tunnel/copyright"),
             ("-rw-r--r--", "./usr/share/doc/mcp-tunnel/changelog.gz"),
+            ("-rw-r--r--", "./usr/share/bash-completion/completions/mcp-tunnel"),
+            ("-rw-r--r--", "./usr/share/zsh/vendor-completions/_mcp-tunnel"),
         })
         {
             Assert.Contains(listing.Split('\n'), line => line.StartsWith(mode + " root/root", StringComparison.Ordinal) && line.EndsWith(" " + path, StringComparison.Ordinal));
@@ -49,6 +51,23 @@ public sealed class PackageContentTests(PackageFixture packages)
         Assert.StartsWith(expected, fromRpm.Stdout, StringComparison.Ordinal);
         var fromDebBinary = await Shell.BashAsync($"dpkg-deb --fsys-tarfile '{packages.Deb}' | tar -xO ./usr/bin/mcp-tunnel | sha256sum");
         Assert.StartsWith(Sha256(Repo.Binary), fromDebBinary.Stdout, StringComparison.Ordinal);
+    }
+
+    [SkippableFact]
+    public async Task The_shipped_completion_scripts_are_the_binarys_own()
+    {
+        Skip.If(Repo.Disabled, "MCP_TUNNEL_SYSTEM_TESTS=0");
+        foreach (var (shell, inDeb, inRpm) in new[]
+        {
+            ("bash", "./usr/share/bash-completion/completions/mcp-tunnel", "./usr/share/bash-completion/completions/mcp-tunnel"),
+            ("zsh", "./usr/share/zsh/vendor-completions/_mcp-tunnel", "./usr/share/zsh/site-functions/_mcp-tunnel"),
+        })
+        {
+            var expected = (await Shell.RunAsync(Repo.Binary, ["completion", shell])).Stdout;
+            Assert.Contains("mcp-tunnel", expected, StringComparison.Ordinal);
+            Assert.Equal(expected, (await Shell.BashAsync($"dpkg-deb --fsys-tarfile '{packages.Deb}' | tar -xO {inDeb}")).Stdout);
+            Assert.Equal(expected, (await Shell.BashAsync($"rpm2cpio '{packages.Rpm}' | cpio -i --quiet --to-stdout {inRpm}")).Stdout);
+        }
     }
 
     [SkippableFact]
@@ -84,6 +103,8 @@ public sealed class PackageContentTests(PackageFixture packages)
             ("drwxr-x---", "root     mcp-tunn", "/etc/mcp-tunnel"),
             ("-rw-r-----", "root     mcp-tunn", "/etc/mcp-tunnel/config.yaml"),
             ("drwx------", "mcp-tunn mcp-tunn", "/var/lib/mcp-tunnel"),
+            ("-rw-r--r--", "root     root", "/usr/share/bash-completion/completions/mcp-tunnel"),
+            ("-rw-r--r--", "root     root", "/usr/share/zsh/site-functions/_mcp-tunnel"),
         })
         {
             Assert.Contains(listing.Split('\n'), line => line.StartsWith(mode, StringComparison.Ordinal) && line.Contains(owner, StringComparison.Ordinal) && line.EndsWith(" " + path, StringComparison.Ordinal));

@@ -16,20 +16,12 @@ internal static class CertCommands
         return cert;
     }
 
-    private static Option<string> OutOption() => new("--out")
-    {
-        Description = "Credential directory",
-        DefaultValueFactory = _ => DataDirectory.DefaultPath,
-        HelpName = "DIR",
-    };
-
     private static Command InitVerb()
     {
         var domain = new Option<string>("--domain") { Description = "The tunnel's domain, e.g. abcd1234.tunnel.anthropic.com", Required = true, HelpName = "DOMAIN" };
-        var output = OutOption();
-        var serverKey = new Option<string>("--server-key") { Description = "ecdsa-p256 (default), rsa-4096 or rsa-2048", DefaultValueFactory = _ => "ecdsa-p256" };
-        serverKey.AcceptOnlyFromAmong("ecdsa-p256", "rsa-4096", "rsa-2048");
-        var duration = new Option<string>("--cert-duration") { Description = "Server certificate validity", DefaultValueFactory = _ => "2160h" };
+        var output = SetupCommands.OutputOption();
+        var serverKey = SetupCommands.ServerKeyOption();
+        var duration = SetupCommands.DurationOption("--cert-duration", "Server certificate validity", "2160h");
         var force = new Option<bool>("--force") { Description = "Replace an existing CA (you must then register the new ca.crt)" };
         var command = new Command("init", "Make a CA and a server certificate meeting every tunnel requirement; print the CA to register in the Console")
         {
@@ -37,20 +29,27 @@ internal static class CertCommands
         };
         command.SetAction(result =>
         {
+            var stdout = result.InvocationConfiguration.Output;
+            var stderr = result.InvocationConfiguration.Error;
             var name = result.GetValue(domain)!.Trim().TrimEnd('.').ToLowerInvariant();
             if (name.StartsWith("*.", StringComparison.Ordinal) || name.Contains('/', StringComparison.Ordinal) || !name.Contains('.', StringComparison.Ordinal))
             {
-                Console.Error.WriteLine($"cert: --domain \"{result.GetValue(domain)}\" is not a tunnel domain such as abcd1234.tunnel.anthropic.com");
+                stderr.WriteLine($"cert: --domain \"{result.GetValue(domain)}\" is not a tunnel domain such as abcd1234.tunnel.anthropic.com");
                 return ExitCodes.Usage;
             }
 
             if (!GoDuration.TryParse(result.GetValue(duration), out var validity) || validity <= TimeSpan.Zero)
             {
-                Console.Error.WriteLine($"cert: --cert-duration \"{result.GetValue(duration)}\" is not a positive duration such as 2160h");
+                stderr.WriteLine($"cert: --cert-duration \"{result.GetValue(duration)}\" is not a positive duration such as 2160h");
                 return ExitCodes.Usage;
             }
 
-            var directory = new DataDirectory(result.GetValue(output)!);
+            if (ParseOutput(result.GetValue(output)!, stderr) is not { } path)
+            {
+                return ExitCodes.Usage;
+            }
+
+            var directory = new DataDirectory(path);
             try
             {
                 if (directory.Ensure() is { } note)
@@ -61,7 +60,7 @@ internal static class CertCommands
                 using var directoryLock = directory.Lock();
                 if (directory.Exists(DataDirectory.CaKey) && !result.GetValue(force))
                 {
-                    Console.Error.WriteLine($"cert: {directory.File(DataDirectory.CaKey)} already exists. Use `mcp-tunnel cert renew` for a new server certificate, or --force to replace the CA (then register the new ca.crt and revoke the old one)");
+                    stderr.WriteLine($"cert: {directory.File(DataDirectory.CaKey)} already exists. Use `mcp-tunnel cert renew` for a new server certificate, or --force to replace the CA (then register the new ca.crt and revoke the old one)");
                     return ExitCodes.Failure;
                 }
 
@@ -73,20 +72,22 @@ internal static class CertCommands
                 directory.Write(DataDirectory.ServerKey, server.PrivateKeyPem);
                 directory.Write(DataDirectory.ServerCertificate, server.CertificatePem);
                 directory.WriteValue(DataDirectory.TunnelDomain, name);
-                Console.Out.WriteLine($"cert: wrote ca.crt, ca.key, tls.crt, tls.key and tunnel-domain to {directory.Path} (mode 0600)");
-                Console.Out.WriteLine($"cert: server certificate for {name} and *.{name}, valid until {CertificateInspector.NotAfter(server.CertificatePem):yyyy-MM-dd}");
-                Console.Out.WriteLine($"cert: CA fingerprint (sha256) {SetupInit.Fingerprint(ca.CertificatePem)}");
-                Console.Out.WriteLine();
-                Console.Out.WriteLine("Register this CA on the tunnel: Console > MCP tunnels > your tunnel > Add certificate, and paste:");
-                Console.Out.WriteLine();
-                Console.Out.Write(ca.CertificatePem);
-                Console.Out.WriteLine();
-                Console.Out.WriteLine($"Then put the tunnel token from the Console into {directory.File(DataDirectory.TunnelToken)} (mode 0600) and set tunnel_domain: {name} in the config.");
+                stdout.WriteLine($"cert: wrote ca.crt, ca.key, tls.crt, tls.key and tunnel-domain to {directory.Path} (mode 0600)");
+                stdout.WriteLine($"cert: server certificate for {name} and *.{name}, valid until {CertificateInspector.NotAfter(server.CertificatePem):yyyy-MM-dd}");
+                stdout.WriteLine($"cert: CA fingerprint (sha256) {SetupInit.Fingerprint(ca.CertificatePem)}");
+                stdout.WriteLine();
+                stdout.WriteLine("Register this CA on the tunnel: Console > MCP tunnels > your tunnel > Add certificate, and paste:");
+                stdout.WriteLine();
+                stdout.Write(ca.CertificatePem);
+                stdout.WriteLine();
+                var outputFlag = directory.Path == DataDirectory.DefaultPath ? "" : $" --output {directory.Path}";
+                stdout.WriteLine($"Then copy the tunnel's token from the Console and store it (checked, mode 0600): mcp-tunnel token set{outputFlag} < token.txt");
+                stdout.WriteLine($"The service reads the tunnel domain from {directory.File(DataDirectory.TunnelDomain)}; tunnel_domain may stay unset in the config.");
                 return ExitCodes.Ok;
             }
             catch (Exception ex) when (ex is CredentialsException or IOException or UnauthorizedAccessException)
             {
-                Console.Error.WriteLine($"cert: {ex.Message}");
+                stderr.WriteLine($"cert: {ex.Message}");
                 return ExitCodes.Failure;
             }
         });
@@ -95,28 +96,46 @@ internal static class CertCommands
 
     private static Command RenewVerb()
     {
-        var output = OutOption();
-        var renewBefore = new Option<string>("--renew-before") { Description = "Skip while more validity than this remains (0 = always)", DefaultValueFactory = _ => "720h" };
-        var duration = new Option<string>("--cert-duration") { Description = "New server certificate validity", DefaultValueFactory = _ => "2160h" };
+        var output = SetupCommands.OutputOption();
+        // Unlike setup renew-cert (0, the setup component's default), renewing by hand in the manual flow skips a
+        // certificate that is far from expiry, as certbot renew does; both say so in their help.
+        var renewBefore = SetupCommands.DurationOption("--renew-before", "Skip while more validity than this remains; 0 always renews (setup renew-cert defaults to 0, as the setup component does)", "720h");
+        var duration = SetupCommands.DurationOption("--cert-duration", "New server certificate validity", "2160h");
         var command = new Command("renew", "Sign a new server certificate with the CA in the directory (the manual flow's renewal)")
         {
             output, renewBefore, duration,
         };
-        command.SetAction(result => SetupCommands.RunRenewal(() => result.GetValue(output)!, result.GetValue(duration)!, result.GetValue(renewBefore)!, "cert"));
+        command.SetAction(result => SetupCommands.RunRenewal(() => OutputSpec.ParseDirectory(result.GetValue(output)!), result.GetValue(duration)!, result.GetValue(renewBefore)!, "cert", result.InvocationConfiguration));
         return command;
     }
 
     private static Command InspectVerb()
     {
-        var output = new Option<string?>("--out") { Description = "Credential directory to check (default /var/lib/mcp-tunnel)", HelpName = "DIR" };
+        var output = SetupCommands.OutputOption("Credential directory to check, as dir:PATH or PATH");
         var file = new Argument<string?>("FILE") { Description = "A single certificate file to check instead", Arity = ArgumentArity.ZeroOrOne };
-        var domain = new Option<string?>("--domain") { Description = "Tunnel domain the server certificate must cover (default: the tunnel-domain file)" };
+        var domain = new Option<string?>("--domain") { Description = "Tunnel domain the server certificate must cover (default: the tunnel-domain file)", HelpName = "DOMAIN" };
         var command = new Command("inspect", "Check the CA and server certificate against every tunnel requirement; exit 1 if one fails")
         {
             output, file, domain,
         };
-        command.SetAction(result => Inspect(result.GetValue(output), result.GetValue(file), result.GetValue(domain), Console.Out, Console.Error));
+        command.SetAction(result => ParseOutput(result.GetValue(output)!, result.InvocationConfiguration.Error) is { } path
+            ? Inspect(path, result.GetValue(file), result.GetValue(domain), result.InvocationConfiguration.Output, result.InvocationConfiguration.Error)
+            : ExitCodes.Usage);
         return command;
+    }
+
+    /// <summary>The directory named by <c>--output</c>, or null after printing why it is not one.</summary>
+    internal static string? ParseOutput(string output, TextWriter error)
+    {
+        try
+        {
+            return OutputSpec.ParseDirectory(output);
+        }
+        catch (SetupInputException ex)
+        {
+            error.WriteLine($"{ex.Message}");
+            return null;
+        }
     }
 
     internal static int Inspect(string? outputPath, string? file, string? domain, TextWriter output, TextWriter error)

@@ -25,12 +25,14 @@ internal static class ConfigFiles
     public static (ConfigLoadResult Result, string? DomainFile) LoadResultForAppliance(string path, string? tunnelDomain, bool checkFiles = true)
     {
         var result = ConfigLoader.LoadFile(path, tunnelDomain, checkFiles);
-        if (tunnelDomain is not null || result.Config is not { TunnelDomain.Length: 0 } bare)
+        // Also when the file has other errors: its problems are then reported as they are with the stored
+        // domain, not with a false "bare subdomain but tunnel_domain is empty" beside them.
+        if (tunnelDomain is not null || result.TunnelDomain is not { Length: 0 })
         {
             return (result, null);
         }
 
-        var stored = Path.Combine(bare.Appliance.DataDir, McpTunnel.Credentials.DataDirectory.TunnelDomain);
+        var stored = Path.Combine(result.DataDir ?? McpTunnel.Credentials.DataDirectory.DefaultPath, McpTunnel.Credentials.DataDirectory.TunnelDomain);
         try
         {
             return File.Exists(stored) && File.ReadAllText(stored).Trim() is { Length: > 0 } domain
@@ -58,7 +60,7 @@ internal static class ConfigFiles
             error.WriteLine(problem);
         }
 
-        if (!result.Succeeded)
+        if (!result.Succeeded && File.Exists(path))
         {
             var count = result.Errors.Count();
             error.WriteLine($"invalid configuration: {count} error{(count == 1 ? "" : "s")} in {path}");

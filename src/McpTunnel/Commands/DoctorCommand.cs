@@ -32,7 +32,10 @@ internal sealed record DoctorCheck(string Name, string Result, string Detail, st
 /// </summary>
 internal static class DoctorCommand
 {
-    public sealed record Arguments(string? ConfigPath, bool Json, string ApiTarget, string EdgeTarget, string McpPath, TimeSpan Timeout);
+    public sealed record Arguments(string? ConfigPath, bool Json, string ApiTarget, string EdgeTarget, string McpPath, TimeSpan Timeout, bool Offline = false);
+
+    /// <summary>What a failed outbound check adds to its fix, for hosts that are meant to be offline.</summary>
+    internal const string OfflineHint = "if this host is offline by design, skip this check: doctor --offline, or appliance.offline: true in the config";
 
     public static async Task<int> RunAsync(Arguments args, TextWriter output, CancellationToken cancellationToken)
     {
@@ -66,8 +69,17 @@ internal static class DoctorCommand
             }
         }
 
-        checks.Add(await CheckOutboundAsync("outbound api", args.ApiTarget, "the setup component's API calls (setup init) need HTTPS to the Claude API", args.Timeout, cancellationToken).ConfigureAwait(false));
-        checks.Add(await CheckOutboundAsync("outbound edge", args.EdgeTarget, "cloudflared needs egress to the tunnel edge on 7844 (TCP and UDP); open it in the firewall", args.Timeout, cancellationToken).ConfigureAwait(false));
+        if (args.Offline || config?.Appliance.Offline == true)
+        {
+            var why = args.Offline ? "--offline" : "appliance.offline is true";
+            checks.Add(new DoctorCheck("outbound api", DoctorCheck.Skip, $"skipped (offline): {why}"));
+            checks.Add(new DoctorCheck("outbound edge", DoctorCheck.Skip, $"skipped (offline): {why}"));
+        }
+        else
+        {
+            checks.Add(await CheckOutboundAsync("outbound api", args.ApiTarget, $"the setup component's API calls (setup init) need HTTPS to the Claude API; {OfflineHint}", args.Timeout, cancellationToken).ConfigureAwait(false));
+            checks.Add(await CheckOutboundAsync("outbound edge", args.EdgeTarget, $"cloudflared needs egress to the tunnel edge on 7844 (TCP and UDP); open it in the firewall; {OfflineHint}", args.Timeout, cancellationToken).ConfigureAwait(false));
+        }
 
         Print(checks, args.Json, output);
         return checks.Any(c => c.Result == DoctorCheck.Fail) ? ExitCodes.Failure : ExitCodes.Ok;
@@ -149,7 +161,7 @@ internal static class DoctorCommand
 
         if (string.IsNullOrEmpty(token))
         {
-            return new DoctorCheck("tunnel token", DoctorCheck.Fail, "no token: no systemd credential, no tunnel-token file, no TUNNEL_TOKEN", "mcp-tunnel setup init, or copy the token from the Console into tunnel-token (mode 0600)");
+            return new DoctorCheck("tunnel token", DoctorCheck.Fail, "no token: no systemd credential, no tunnel-token file, no TUNNEL_TOKEN", "mcp-tunnel setup init, or store the token from the Console: mcp-tunnel token set < token.txt");
         }
 
         // The same check token set makes before storing a token.

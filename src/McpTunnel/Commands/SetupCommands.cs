@@ -17,35 +17,66 @@ internal static class SetupCommands
         return setup;
     }
 
-    private static Option<string> OutputOption() => new("--output", "-output")
+    /// <summary>
+    /// The credential directory, one option for setup, cert and token: <c>dir:PATH</c> (the setup component's form)
+    /// or <c>PATH</c>. Go-style <c>-output</c> and the earlier <c>--out</c> are accepted too (<see cref="Invocation"/>).
+    /// </summary>
+    internal static Option<string> OutputOption(string description = "Credential directory, as dir:PATH (the setup component's form) or PATH") => new("--output")
     {
-        Description = "Where to write: dir:PATH",
-        DefaultValueFactory = _ => "dir:" + DataDirectory.DefaultPath,
-        HelpName = "dir:PATH",
+        Description = description,
+        DefaultValueFactory = _ => DataDirectory.DefaultPath,
+        HelpName = "DIR",
     };
 
-    private static Option<string> DurationOption(string name, string description, string fallback) => new(name, "-" + name.TrimStart('-'))
+    internal static Option<string> DurationOption(string name, string description, string fallback) => new(name)
     {
         Description = description,
         DefaultValueFactory = _ => fallback,
         HelpName = "DURATION",
     };
 
+    /// <summary>The environment <c>setup init</c> reads (spec 4.2), for its help.</summary>
+    internal const string InitEnvironment = """
+        Environment:
+          API_URL                          the Claude API base URL when --api-url is not given
+          TUNNEL_ID                        the tunnel to attach to when --tunnel-id is not given
+          ANTHROPIC_FEDERATION_RULE_ID     workload identity federation: the rule (fdrl_...)
+          ANTHROPIC_ORGANIZATION_ID        workload identity federation: the organization (UUID)
+          ANTHROPIC_WORKSPACE_ID           optional: the workspace (wrkspc_...); default: the default workspace
+          ANTHROPIC_IDENTITY_TOKEN_FILE    the OIDC token (JWT) to exchange, from a file; or:
+          ANTHROPIC_IDENTITY_TOKEN         the OIDC token itself (exactly one of the two)
+          ANTHROPIC_SERVICE_ACCOUNT_ID     optional; normally derived from the rule
+          API_TOKEN                        a claude.ai Tunnels API key instead of federation (revoke it afterwards)
+        """;
+
+    internal static Option<string> ServerKeyOption()
+    {
+        var serverKey = new Option<string>("--server-key")
+        {
+            Description = "Server key type: ecdsa-p256 (cheap handshakes), rsa-4096 (what the setup component makes) or rsa-2048 (the documented openssl recipe's)",
+            DefaultValueFactory = _ => "ecdsa-p256",
+        };
+        serverKey.AcceptOnlyFromAmong("ecdsa-p256", "rsa-4096", "rsa-2048");
+        return serverKey;
+    }
+
     private static Command InitVerb()
     {
-        var apiUrl = new Option<string?>("--api-url", "-api-url") { Description = "Claude API base URL (env API_URL), e.g. https://api.anthropic.com", HelpName = "URL" };
-        var tunnelId = new Option<string?>("--tunnel-id", "-tunnel-id") { Description = "Tunnel to attach to, tnl_... (env TUNNEL_ID); omitted: the stored one, else a new tunnel", HelpName = "ID" };
+        var apiUrl = new Option<string?>("--api-url") { Description = "Claude API base URL (env API_URL), e.g. https://api.anthropic.com", HelpName = "URL" };
+        var tunnelId = new Option<string?>("--tunnel-id") { Description = "Tunnel to attach to, tnl_... (env TUNNEL_ID); omitted: the stored one, else a new tunnel", HelpName = "ID" };
         var output = OutputOption();
         var duration = DurationOption("--cert-duration", "Server certificate validity", "2160h");
-        var tokenVersion = new Option<string?>("--token-version", "-token-version") { Description = "Change-detection string; a new value rotates the tunnel token", HelpName = "VERSION" };
-        var serverKey = new Option<string>("--server-key") { Description = "Server key type: ecdsa-p256 (default, cheap handshakes) or rsa-4096 (the setup component's)", DefaultValueFactory = _ => "ecdsa-p256" };
-        serverKey.AcceptOnlyFromAmong("ecdsa-p256", "rsa-4096", "rsa-2048");
+        var tokenVersion = new Option<string?>("--token-version") { Description = "Change-detection string; a new value rotates the tunnel token", HelpName = "VERSION" };
+        var serverKey = ServerKeyOption();
         var command = new Command("init", "Attach to or create a tunnel, make and register a CA, issue the server certificate, fetch the token")
         {
             apiUrl, tunnelId, output, duration, tokenVersion, serverKey,
         };
+        Cli.AddHelpSection(command, InitEnvironment);
         command.SetAction(async (result, cancellationToken) =>
         {
+            var stdout = result.InvocationConfiguration.Output;
+            var stderr = result.InvocationConfiguration.Error;
             try
             {
                 var problems = new List<string>();
@@ -101,23 +132,23 @@ internal static class SetupCommands
                     CertDuration = certDuration,
                     TokenVersion = result.GetValue(tokenVersion),
                     ServerKey = ParseKey(result.GetValue(serverKey)!),
-                }, line => Console.Out.WriteLine("setup: " + line), cancellationToken).ConfigureAwait(false);
-                Console.Out.WriteLine($"setup: done. tunnel {outcome.TunnelId}, domain {outcome.TunnelDomain}; files in {directory}: tunnel-id, tunnel-domain, tunnel-token, ca.crt, ca.key, tls.crt, tls.key");
-                Console.Out.WriteLine($"setup: set tunnel_domain: {outcome.TunnelDomain} in the config (or pass -tunnel-domain). Keep ca.key and tunnel-token secret.");
+                }, line => stdout.WriteLine("setup: " + line), cancellationToken).ConfigureAwait(false);
+                stdout.WriteLine($"setup: done. tunnel {outcome.TunnelId}, domain {outcome.TunnelDomain}; files in {directory}: tunnel-id, tunnel-domain, tunnel-token, ca.crt, ca.key, tls.crt, tls.key");
+                stdout.WriteLine($"setup: the service reads the tunnel domain from tunnel-domain (mcp-tunnel gateway alone needs tunnel_domain: {outcome.TunnelDomain} in its config, or --tunnel-domain). Keep ca.key and tunnel-token secret.");
                 return ExitCodes.Ok;
             }
             catch (SetupInputException ex)
             {
                 foreach (var problem in ex.Problems)
                 {
-                    await Console.Error.WriteLineAsync("setup: " + problem).ConfigureAwait(false);
+                    await stderr.WriteLineAsync("setup: " + problem).ConfigureAwait(false);
                 }
 
                 return ExitCodes.Usage;
             }
             catch (CredentialsException ex)
             {
-                await Console.Error.WriteLineAsync("setup: " + ex.Message).ConfigureAwait(false);
+                await stderr.WriteLineAsync("setup: " + ex.Message).ConfigureAwait(false);
                 return ExitCodes.Failure;
             }
         });
@@ -128,16 +159,16 @@ internal static class SetupCommands
     {
         var output = OutputOption();
         var duration = DurationOption("--cert-duration", "New server certificate validity", "2160h");
-        var renewBefore = DurationOption("--renew-before", "Skip while more validity than this remains (0 = always renew)", "0");
+        var renewBefore = DurationOption("--renew-before", "Skip while more validity than this remains; 0, the setup component's default, always renews (the renewal timer passes 720h)", "0");
         var command = new Command("renew-cert", "Sign a new server certificate with the stored CA; no API call, no credentials")
         {
             output, duration, renewBefore,
         };
-        command.SetAction(result => RunRenewal(() => OutputSpec.ParseDirectory(result.GetValue(output)!), result.GetValue(duration)!, result.GetValue(renewBefore)!, "setup"));
+        command.SetAction(result => RunRenewal(() => OutputSpec.ParseDirectory(result.GetValue(output)!), result.GetValue(duration)!, result.GetValue(renewBefore)!, "setup", result.InvocationConfiguration));
         return command;
     }
 
-    internal static int RunRenewal(Func<string> directory, string durationText, string renewBeforeText, string prefix)
+    internal static int RunRenewal(Func<string> directory, string durationText, string renewBeforeText, string prefix, InvocationConfiguration console)
     {
         try
         {
@@ -159,21 +190,21 @@ internal static class SetupCommands
             }
 
             var outcome = new CertificateRenewal().Renew(new DataDirectory(path), duration, renewBefore);
-            Console.Out.WriteLine($"{prefix}: {outcome.Reason}");
+            console.Output.WriteLine($"{prefix}: {outcome.Reason}");
             return ExitCodes.Ok;
         }
         catch (SetupInputException ex)
         {
             foreach (var problem in ex.Problems)
             {
-                Console.Error.WriteLine($"{prefix}: {problem}");
+                console.Error.WriteLine($"{prefix}: {problem}");
             }
 
             return ExitCodes.Usage;
         }
         catch (CredentialsException ex)
         {
-            Console.Error.WriteLine($"{prefix}: {ex.Message}");
+            console.Error.WriteLine($"{prefix}: {ex.Message}");
             return ExitCodes.Failure;
         }
     }

@@ -13,17 +13,14 @@ internal static class TokenCommands
     public static Command Build()
     {
         var token = new Command("token", "The tunnel token (manual flow): store the connector token from the Console");
-        var output = new Option<string>("--out")
-        {
-            Description = "Credential directory",
-            DefaultValueFactory = _ => DataDirectory.DefaultPath,
-            HelpName = "DIR",
-        };
-        var set = new Command("set", "Read the token from standard input, check it and write <DIR>/tunnel-token (mode 0600, atomic)")
+        var output = SetupCommands.OutputOption();
+        var set = new Command("set", "Read the token from standard input, check it and write DIR/tunnel-token (mode 0600, atomic)")
         {
             output,
         };
-        set.SetAction(result => Set(result.GetValue(output)!, Console.In, Console.Out, Console.Error));
+        set.SetAction(result => CertCommands.ParseOutput(result.GetValue(output)!, result.InvocationConfiguration.Error) is { } path
+            ? Set(path, Console.In, result.InvocationConfiguration.Output, result.InvocationConfiguration.Error)
+            : ExitCodes.Usage);
         token.Subcommands.Add(set);
         return token;
     }

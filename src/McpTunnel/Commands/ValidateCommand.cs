@@ -5,7 +5,8 @@ namespace McpTunnel.Commands;
 /// <summary><c>mcp-tunnel config validate</c>: every problem at once, with line and column; exit 0 or 1.</summary>
 internal static class ValidateCommand
 {
-    public static int Run(string? configPath, string? tunnelDomain, TextWriter output, TextWriter error)
+    public static async Task<int> RunAsync(string? configPath, string? tunnelDomain, TextWriter output, TextWriter error,
+        Func<string, CancellationToken, Task<System.Net.IPAddress[]>>? resolve = null, CancellationToken cancellationToken = default)
     {
         var (config, domainFile) = ConfigFiles.LoadForAppliance(configPath, tunnelDomain, error);
         if (config is null)
@@ -34,7 +35,13 @@ internal static class ValidateCommand
         }
 
         output.WriteLine($"upstream.allowed_ips: {(config.Upstream.DisableIpValidation ? "validation disabled" : string.Join(", ", config.Upstream.AllowedIps))}");
-        output.WriteLine($"config OK: {config.SourcePath}");
+        var warnings = await RoutePolicyWarnings.CheckAsync(config, resolve, cancellationToken).ConfigureAwait(false);
+        foreach (var warning in warnings)
+        {
+            error.WriteLine(warning);
+        }
+
+        output.WriteLine($"config OK: {config.SourcePath}{(warnings.Count == 0 ? "" : $" ({warnings.Count} route warning{(warnings.Count == 1 ? "" : "s")} above)")}");
         return ExitCodes.Ok;
     }
 }

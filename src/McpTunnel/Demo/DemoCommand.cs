@@ -16,12 +16,12 @@ internal static class DemoCommand
 {
     public const string Domain = "demo1234.tunnel.invalid";
 
-    public static async Task<int> RunAsync(bool once, TextWriter output, CancellationToken cancellationToken)
+    public static async Task<int> RunAsync(bool once, bool verbose, TextWriter output, CancellationToken cancellationToken)
     {
         var directory = Directory.CreateTempSubdirectory("mcp-tunnel-demo-");
         try
         {
-            return await RunInAsync(directory.FullName, once, output, cancellationToken).ConfigureAwait(false);
+            return await RunInAsync(directory.FullName, once, verbose, output, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -67,8 +67,11 @@ internal static class DemoCommand
         return ExitCodes.Ok;
     }
 
-    private static async Task<int> RunInAsync(string directory, bool once, TextWriter output, CancellationToken cancellationToken)
+    private static async Task<int> RunInAsync(string directory, bool once, bool verbose, TextWriter output, CancellationToken cancellationToken)
     {
+        // The numbered steps are the story; the gateway's own lines (one "request started" per MCP message) only
+        // with --verbose. Warnings and errors always show.
+        var logLevel = verbose ? "info" : "warn";
         output.WriteLine("mcp-tunnel demo: the gateway's whole data path on loopback, no account or network needed.");
         output.WriteLine();
 
@@ -81,7 +84,7 @@ internal static class DemoCommand
         Write(directory, "tls.key", server.PrivateKeyPem);
         output.WriteLine($"1. made a throwaway CA and a server certificate for *.{Domain} (ECDSA P-256) in {directory}");
 
-        using var log = LogSetup.Create("text", "info");
+        using var log = LogSetup.Create("text", logLevel);
         using var logs = LogSetup.Provider(log);
         await using var upstream = await SampleMcpServer.StartAsync(logs, cancellationToken).ConfigureAwait(false);
         output.WriteLine($"2. started a sample MCP server with one tool, hello, at {upstream.Address}mcp");
@@ -90,7 +93,7 @@ internal static class DemoCommand
         File.WriteAllText(configPath, $"""
             # Written by `mcp-tunnel demo`. The same format as the proxy's config.yaml.
             listen_addr: "127.0.0.1:0"
-            log_level: info
+            log_level: {logLevel}
             shutdown_timeout: 5s
             tunnel_domain: {Domain}
             tls:
@@ -130,13 +133,38 @@ internal static class DemoCommand
 
         output.WriteLine();
         output.WriteLine("Try it yourself from another terminal:");
-        output.WriteLine($"  mcp-tunnel probe --gateway {gatewayUri} --host {host} --ca {Path.Combine(directory, "ca.crt")} --call hello");
+        output.WriteLine($"  {SelfCommand()} probe --gateway {gatewayUri} --host {host} --ca {ShellQuote(Path.Combine(directory, "ca.crt"))} --call hello");
+        if (!verbose)
+        {
+            output.WriteLine("(The gateway logs warnings only; demo --verbose shows a line per request.)");
+        }
+
         output.WriteLine("Press Ctrl-C to stop (the temporary files are removed).");
         using var signal = new ShutdownSignal();
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, signal.Token);
         await Task.Delay(Timeout.Infinite, linked.Token).ContinueWith(static _ => { }, TaskScheduler.Default).ConfigureAwait(false);
         return ExitCodes.Ok;
     }
+
+    /// <summary>
+    /// How to run this same binary from a shell: its own path (so the printed command works under
+    /// <c>dotnet run</c>, where no mcp-tunnel is on PATH), or <c>dotnet mcp-tunnel.dll</c> when started that way.
+    /// </summary>
+    internal static string SelfCommand(string? processPath = null, string? baseDirectory = null)
+    {
+        processPath ??= Environment.ProcessPath ?? "mcp-tunnel";
+        if (Path.GetFileNameWithoutExtension(processPath) == "dotnet")
+        {
+            return $"{ShellQuote(processPath)} {ShellQuote(Path.Combine(baseDirectory ?? AppContext.BaseDirectory, "mcp-tunnel.dll"))}";
+        }
+
+        return ShellQuote(processPath);
+    }
+
+    private static string ShellQuote(string word) =>
+        word.Length > 0 && word.All(c => char.IsAsciiLetterOrDigit(c) || c is '/' or '.' or '_' or '-' or '+' or ':' or '=')
+            ? word
+            : "'" + word.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
 
     private static System.Security.Cryptography.X509Certificates.X509Certificate2Collection LoadCa(string directory)
     {

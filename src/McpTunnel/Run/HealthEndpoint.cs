@@ -8,7 +8,8 @@ namespace McpTunnel.Run;
 
 /// <summary>
 /// The optional loopback listener at <c>appliance.health_addr</c>: <c>/healthz</c> (the process is alive),
-/// <c>/readyz</c> (configuration loaded, certificate valid, cloudflared connected; the body names what is not)
+/// <c>/readyz</c> (configuration loaded, certificate valid, cloudflared connected; the body names what is not, and
+/// warns when no route is configured)
 /// and <c>/metrics</c> (Prometheus text). Every metric is listed in docs/operations.md.
 /// </summary>
 public sealed class HealthEndpoint(Func<GatewayServer?> gateway, CloudflaredSupervisor? connector, TimeProvider time)
@@ -49,6 +50,11 @@ public sealed class HealthEndpoint(Func<GatewayServer?> gateway, CloudflaredSupe
         }
 
         lines.Append("config: ok\n");
+        var routes = server.Routes.Routes.Count();
+        // Not a readiness failure (the gateway answers, the tunnel is up), but nothing can be reached through it.
+        lines.Append(routes == 0
+            ? "routes: NONE configured; every request gets 502 No route configured for host; add routes to the config and reload\n"
+            : string.Create(CultureInfo.InvariantCulture, $"routes: {routes} configured\n"));
         var notAfter = server.Certificates.Current.NotAfter;
         if (notAfter <= time.GetUtcNow())
         {

@@ -77,12 +77,20 @@ internal static class RunCommand
                 return ExitCodes.Failure;
             }
 
-            notifier.Ready(connector is null ? $"gateway listening on {config.ListenAddr}" : $"gateway listening on {config.ListenAddr}; waiting for cloudflared to connect");
+            var status = new ServiceStatus(notifier,
+                connector is null ? $"gateway listening on {config.ListenAddr}" : $"gateway listening on {config.ListenAddr}; waiting for cloudflared to connect",
+                () => server.Routes.Routes.Any());
+            if (!config.Routes.Any())
+            {
+                RunLog.NoRoutes(logger, path);
+            }
+
+            status.Ready();
             if (connector is not null)
             {
                 // cloudflared dials the address actually bound (listen_addr may say port 0).
                 connector.SetGatewayUrl(ConnectorSetup.GatewayUrl(config.ListenAddr, server.ListenUris[0].Port));
-                connector.StatusChanged += status => notifier.Status(status);
+                connector.StatusChanged += status.TunnelChanged;
             }
 
             var connectorTask = connector?.RunAsync(stopping.Token) ?? Task.CompletedTask;
@@ -91,7 +99,7 @@ internal static class RunCommand
             using var reload = PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
             {
                 context.Cancel = true;
-                Reload(path, tunnelDomain, server, notifier, logger);
+                Reload(path, tunnelDomain, server, notifier, status, logger);
             });
             AppDomain.CurrentDomain.UnhandledException += (_, _) =>
             {
@@ -190,7 +198,7 @@ internal static class RunCommand
         }, null, TimeSpan.Zero, interval);
     }
 
-    private static void Reload(string path, string? tunnelDomain, GatewayServer server, SystemdNotifier notifier, ILogger logger)
+    private static void Reload(string path, string? tunnelDomain, GatewayServer server, SystemdNotifier notifier, ServiceStatus status, ILogger logger)
     {
         notifier.Notify($"RELOADING=1\nMONOTONIC_USEC={System.Diagnostics.Stopwatch.GetTimestamp() / (System.Diagnostics.Stopwatch.Frequency / 1_000_000)}");
         var (result, _) = ConfigFiles.LoadResultForAppliance(path, tunnelDomain);
@@ -202,7 +210,7 @@ internal static class RunCommand
             }
 
             RunLog.ReloadRejected(logger);
-            notifier.Notify("READY=1\nSTATUS=reload rejected; running with the previous configuration");
+            status.Reloaded(accepted: false);
             return;
         }
 
@@ -210,12 +218,18 @@ internal static class RunCommand
         {
             server.Reload(result.Config!);
             LogSetup.LevelSwitch.MinimumLevel = LogSetup.ParseLevel(result.Config!.LogLevel);
-            notifier.Notify("READY=1\nSTATUS=configuration reloaded");
+            if (!result.Config!.Routes.Any())
+            {
+                RunLog.NoRoutes(logger, path);
+            }
+
+            status.Reloaded(accepted: true);
         }
         catch (CertificateLoadException ex)
         {
             RunLog.ReloadProblem(logger, ex.Message);
-            notifier.Notify("READY=1\nSTATUS=reload rejected; running with the previous configuration");
+            RunLog.ReloadRejected(logger);
+            status.Reloaded(accepted: false);
         }
     }
 }
@@ -232,7 +246,7 @@ internal static partial class RunLog
     [LoggerMessage(3002, LogLevel.Error, "cloudflared not found at {Binary}: install it there, set appliance.cloudflared.binary, or run with --no-connector if cloudflared runs elsewhere")]
     public static partial void NoCloudflared(ILogger logger, string binary);
 
-    [LoggerMessage(3003, LogLevel.Error, "no tunnel token: expected the systemd credential tunnel-token, {File}, or TUNNEL_TOKEN; run mcp-tunnel setup init, or put the token from the Console into that file (mode 0600)")]
+    [LoggerMessage(3003, LogLevel.Error, "no tunnel token: expected the systemd credential tunnel-token, {File}, or TUNNEL_TOKEN; run mcp-tunnel setup init, or store the token from the Console with mcp-tunnel token set < token.txt")]
     public static partial void NoToken(ILogger logger, string file);
 
     [LoggerMessage(3004, LogLevel.Error, "reload rejected: {Problem}")]
@@ -240,4 +254,7 @@ internal static partial class RunLog
 
     [LoggerMessage(3005, LogLevel.Error, "reload rejected; the current configuration stays in force")]
     public static partial void ReloadRejected(ILogger logger);
+
+    [LoggerMessage(3006, LogLevel.Warning, "no routes configured: every request gets 502 No route configured for host; add routes to {Config} and reload")]
+    public static partial void NoRoutes(ILogger logger, string config);
 }

@@ -30,9 +30,11 @@ public sealed class BinaryTests
         return null;
     }
 
-    private static async Task<(int Code, string Output)> RunAsync(params string[] args)
+    private static Task<(int Code, string Output)> RunAsync(params string[] args) => RunAsAsync(Binary!, args);
+
+    private static async Task<(int Code, string Output)> RunAsAsync(string program, params string[] args)
     {
-        var start = new ProcessStartInfo(Binary!) { RedirectStandardOutput = true, RedirectStandardError = true };
+        var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var arg in args)
         {
             start.ArgumentList.Add(arg);
@@ -56,13 +58,142 @@ public sealed class BinaryTests
     }
 
     [SkippableFact]
-    public async Task The_aot_binary_runs_the_demo_end_to_end()
+    public async Task The_aot_binary_runs_the_demo_end_to_end_and_its_log_only_when_asked()
     {
         Skip.If(Binary is null, "artifacts/bin/mcp-tunnel has not been published");
         var (code, output) = await RunAsync("demo", "--once");
         Assert.True(code == 0, output);
         Assert.Contains("demo OK", output, StringComparison.Ordinal);
+        // The numbered steps are the story; the request lines would interleave with them.
+        Assert.DoesNotContain("request started", output, StringComparison.Ordinal);
+
+        (code, output) = await RunAsync("demo", "--once", "--verbose");
+        Assert.True(code == 0, output);
         Assert.Contains("msg=\"request started\" method=POST host=hello.demo1234.tunnel.invalid path=/mcp", output, StringComparison.Ordinal);
+    }
+
+    [SkippableTheory]
+    [InlineData("aot")]
+    [InlineData("dotnet")]
+    public async Task The_probe_command_the_demo_prints_works_as_shown(string how)
+    {
+        Skip.If(how == "aot" && Binary is null, "artifacts/bin/mcp-tunnel has not been published");
+        // The managed build is what `dotnet run` runs; started through `dotnet mcp-tunnel.dll` there is no
+        // mcp-tunnel on PATH, so the printed command must name the program that printed it.
+        var start = how == "aot" ? new ProcessStartInfo(Binary!) : new ProcessStartInfo("dotnet") { ArgumentList = { Path.Combine(AppContext.BaseDirectory, "mcp-tunnel.dll") } };
+        start.ArgumentList.Add("demo");
+        start.RedirectStandardOutput = true;
+        start.RedirectStandardError = true;
+        start.Environment["PATH"] = "/usr/bin:/bin";
+        using var demo = Process.Start(start)!;
+        try
+        {
+            _ = demo.StandardError.ReadToEndAsync();
+            string? printed = null;
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            while (await demo.StandardOutput.ReadLineAsync(timeout.Token) is { } line)
+            {
+                if (line.Contains(" probe --gateway ", StringComparison.Ordinal))
+                {
+                    printed = line.Trim();
+                    break;
+                }
+            }
+
+            Assert.NotNull(printed);
+            var (code, output) = await RunAsAsync("/bin/sh", "-c", printed!);
+            Assert.True(code == 0, $"{printed}\n{output}");
+            Assert.Contains("hello -> Hello,", output, StringComparison.Ordinal);
+            Assert.Contains("probe OK", output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            demo.Kill(entireProcessTree: true);
+            await demo.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        }
+    }
+
+    [SkippableTheory]
+    [InlineData("setup", "Usage:\n  mcp-tunnel setup [command] [options]")]
+    [InlineData("gateway", "Usage:\n  mcp-tunnel gateway [options]")]
+    [InlineData("run", "Usage:\n  mcp-tunnel run [options]")]
+    [InlineData("mcp-proxy", "Usage:\n  mcp-tunnel gateway [options]")]
+    [InlineData("mcp-tunnel", "Usage:\n  mcp-tunnel [command] [options]")]
+    public async Task A_copy_named_after_a_command_runs_it_instead_of_crashing(string name, string usage)
+    {
+        Skip.If(Binary is null, "artifacts/bin/mcp-tunnel has not been published");
+        using var directory = new Infrastructure.TempDirectory();
+        var link = directory.File(name);
+        File.CreateSymbolicLink(link, Binary!);
+        var (code, output) = await RunAsAsync(link, "--help");
+        Assert.True(code == 0, output);
+        Assert.Contains(usage, output, StringComparison.Ordinal);
+
+        // Named setup, it takes the Compose setup service's argv.
+        if (name == "setup")
+        {
+            (code, output) = await RunAsAsync(link, "renew-cert", $"--output=dir:{directory.File("empty")}");
+            Assert.True(code == 1, output);
+            Assert.Contains("setup: ", output, StringComparison.Ordinal);
+        }
+    }
+
+    [SkippableFact]
+    public async Task Run_without_routes_warns_at_start_and_in_its_status()
+    {
+        Skip.If(Binary is null, "artifacts/bin/mcp-tunnel has not been published");
+        using var directory = new Infrastructure.TempDirectory();
+        new Infrastructure.TestPki().WriteTo(directory);
+        var config = directory.Write("config.yaml", $"listen_addr: \"127.0.0.1:0\"\ntunnel_domain: {Infrastructure.TestPki.Domain}\ntls: {{ cert_file: tls.crt, key_file: tls.key }}\nroutes: {{}}\n");
+        using var systemd = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Unspecified);
+        systemd.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(directory.File("notify")));
+        var start = new ProcessStartInfo(Binary!) { RedirectStandardError = true, RedirectStandardOutput = true, ArgumentList = { "run", "--no-connector", "--config", config } };
+        start.Environment["NOTIFY_SOCKET"] = directory.File("notify");
+        start.Environment.Remove("INVOCATION_ID");
+        using var run = Process.Start(start)!;
+        try
+        {
+            var buffer = new byte[4096];
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            string ready;
+            do
+            {
+                ready = System.Text.Encoding.UTF8.GetString(buffer, 0, await systemd.ReceiveAsync(buffer, System.Net.Sockets.SocketFlags.None, timeout.Token));
+            }
+            while (!ready.Contains("READY=1", StringComparison.Ordinal));
+
+            Assert.Contains("; no routes configured: every request gets 502 No route configured for host", ready, StringComparison.Ordinal);
+            string? line;
+            while ((line = await run.StandardError.ReadLineAsync(timeout.Token)) is not null && !line.Contains("no routes configured", StringComparison.Ordinal))
+            {
+            }
+
+            Assert.NotNull(line);
+            Assert.Contains("level=WARN", line, StringComparison.Ordinal);
+        }
+        finally
+        {
+            run.Kill(entireProcessTree: true);
+            await run.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        }
+    }
+
+    [SkippableFact]
+    public async Task Bare_it_prints_the_usage_and_a_wrong_command_line_exits_2()
+    {
+        Skip.If(Binary is null, "artifacts/bin/mcp-tunnel has not been published");
+        var (code, output) = await RunAsync();
+        Assert.True(code == 0, output);
+        Assert.Contains("Usage:", output, StringComparison.Ordinal);
+
+        (code, output) = await RunAsync("--log-format", "json", "gateway");
+        Assert.Equal(2, code);
+        Assert.Contains("--log-format is an option of \"mcp-tunnel gateway\" and goes after it", output, StringComparison.Ordinal);
+
+        (code, output) = await RunAsync("config", "validate", "--config", "/nonexistent/config.yaml");
+        Assert.Equal(1, code);
+        Assert.Contains("/nonexistent/config.yaml: no such configuration file; pass --config FILE", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("Could not find", output, StringComparison.Ordinal);
     }
 
     [SkippableFact]

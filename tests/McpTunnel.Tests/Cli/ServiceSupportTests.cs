@@ -115,6 +115,20 @@ public sealed class ServiceSupportTests : IDisposable
     }
 
     [Fact]
+    public void A_file_with_errors_is_reported_with_the_stored_domain_too_not_with_a_false_bare_subdomain_warning()
+    {
+        new TestPki().WriteTo(_directory);
+        _directory.Write("tunnel-domain", "stored1234.tunnel.test\n");
+        var broken = _directory.Write("broken.yaml", $"listen_addr: \"not an address\"\ntls: {{ cert_file: tls.crt, key_file: tls.key }}\nroutes: {{ echo: \"http://10.0.0.1:80\" }}\nappliance: {{ data_dir: {_directory.Path} }}\n");
+        var printed = new StringWriter();
+        var (config, _) = ConfigFiles.LoadForAppliance(broken, null, printed);
+        Assert.Null(config);
+        Assert.Contains("listen_addr: invalid address", printed.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("bare subdomain", printed.ToString(), StringComparison.Ordinal);
+        Assert.Contains("invalid configuration: 1 error", printed.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Under_systemd_the_token_is_read_from_the_credential_and_rotations_are_watched_at_its_source()
     {
         using var credentials = new TempDirectory();

@@ -241,10 +241,25 @@ public sealed class ConfigLoaderTests
     }
 
     [Fact]
-    public void An_unreadable_config_file_is_one_clear_error()
+    public void A_missing_config_file_is_one_error_that_says_so_and_how_to_name_another()
     {
         var result = ConfigLoader.LoadFile("/nonexistent/config.yaml");
         var error = Assert.Single(result.Errors);
-        Assert.Contains("cannot read the configuration file", error.Message, StringComparison.Ordinal);
+        Assert.Equal("/nonexistent/config.yaml: no such configuration file; pass --config FILE (without it /etc/mcp-tunnel/config.yaml, which the package installs, is read, else the proxy's /etc/mcp-gateway/config.yaml)", error.ToString());
+        Assert.DoesNotContain("Could not find", error.Message, StringComparison.Ordinal);
+
+        var directory = Assert.Single(ConfigLoader.LoadFile(Path.GetTempPath()).Errors);
+        Assert.Contains("is a directory; pass --config with the configuration file itself", directory.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void An_empty_routes_mapping_is_warned_about_like_a_missing_one()
+    {
+        foreach (var routes in new[] { "routes: {}", "routes:" })
+        {
+            var result = ConfigLoader.Parse($"listen_addr: \"127.0.0.1:8080\"\ntls: {{ cert_file: a, key_file: b }}\n{routes}\n", "c.yaml");
+            Assert.True(result.Succeeded);
+            Assert.Contains(result.Warnings, w => w.Message.Contains("no routes are configured; every request will get 502 No route configured for host", StringComparison.Ordinal));
+        }
     }
 }

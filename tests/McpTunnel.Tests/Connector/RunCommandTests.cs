@@ -240,6 +240,9 @@ public sealed partial class RunCommandTests : IAsyncLifetime
         File.WriteAllText(_config, Yaml($"second: http://127.0.0.1:{_upstream.Port}"));
         Assert.Equal(0, Signals.Kill(_process.Id, Signals.SIGHUP));
         await WaitForOutput("msg=\"configuration reloaded\" routes=2");
+        await ReceiveNotifyAsync("RELOADING=1");
+        var afterReload = await ReceiveNotifyAsync("READY=1");
+        Assert.Contains("STATUS=connected: ", afterReload, StringComparison.Ordinal); // back to the tunnel's state
         using (var second = await http.GetAsync(new Uri($"https://second.{TestPki.Domain}/x")))
         {
             Assert.Equal(HttpStatusCode.OK, second.StatusCode);

@@ -59,11 +59,14 @@ public sealed class SetupInputTests
     [Theory]
     [InlineData("dir:/var/lib/mcp-tunnel", "/var/lib/mcp-tunnel")]
     [InlineData("dir:data", "data")]
+    [InlineData("/var/lib/mcp-tunnel", "/var/lib/mcp-tunnel")]
+    [InlineData("./a:b", "./a:b")]
     public void Outputs_are_directories(string output, string path) => Assert.Equal(path, OutputSpec.ParseDirectory(output));
 
     [Theory]
     [InlineData("k8s-secret:mcp-tunnel", "Helm chart")]
-    [InlineData("/var/lib/mcp-tunnel", "not dir:PATH")]
+    [InlineData("s3:bucket", "not a directory")]
+    [InlineData("dir:", "not a directory")]
     public void Other_outputs_are_refused_with_the_fix(string output, string reason) =>
         Assert.Contains(reason, Assert.Throws<SetupInputException>(() => OutputSpec.ParseDirectory(output)).Message, StringComparison.Ordinal);
 }

@@ -33,8 +33,13 @@ public sealed class HostileInputTests : IAsyncLifetime
         });
         _staller = Serve(async client =>
         {
-            await client.GetStream().ReadAsync(new byte[4096]);
-            await Task.Delay(TimeSpan.FromSeconds(30));
+            // Reads the request and never answers: it holds the connection until the gateway gives up on it
+            // (upstream_idle_timeout) and closes it, rather than for a guessed number of seconds.
+            var stream = client.GetStream();
+            var buffer = new byte[4096];
+            while (await stream.ReadAsync(buffer) > 0)
+            {
+            }
         });
         _hopByHop = Serve(async client =>
         {
@@ -650,13 +655,13 @@ public sealed class HostileInputTests : IAsyncLifetime
 
     [Theory]
     [MemberData(nameof(DeepYaml))]
-    public void Deeply_nested_yaml_is_refused_with_an_error_instead_of_a_crash(string yaml)
+    public async Task Deeply_nested_yaml_is_refused_with_an_error_instead_of_a_crash(string yaml)
     {
         // Issue 10 #6: 100,000 nested [ crashed config validate (exit 139) and, on SIGHUP, the daemon.
         using var directory = new TempDirectory();
         var path = directory.Write("deep.yaml", yaml);
         var error = new StringWriter();
-        Assert.Equal(1, McpTunnel.Commands.ValidateCommand.Run(path, null, new StringWriter(), error));
+        Assert.Equal(1, await McpTunnel.Commands.ValidateCommand.RunAsync(path, null, new StringWriter(), error));
         Assert.Contains($"more than {McpTunnel.Configuration.ConfigLoader.MaxNestingDepth} levels deep", error.ToString(), StringComparison.Ordinal);
         Assert.Contains("invalid configuration: 1 error", error.ToString(), StringComparison.Ordinal);
     }
@@ -722,7 +727,7 @@ public sealed class HostileInputTests : IAsyncLifetime
         var existing = Directory.CreateDirectory(directory.File("certs")).FullName;
         File.SetUnixFileMode(existing, (UnixFileMode)0b111_101_101);
 
-        var code = McpTunnel.Commands.Cli.Build().Parse(["cert", "init", "--domain", TestPki.Domain, "--out", existing]).Invoke();
+        var code = McpTunnel.Commands.Cli.Build().Parse(["cert", "init", "--domain", TestPki.Domain, "--output", existing]).Invoke();
 
         Assert.Equal(0, code);
         Assert.Equal((UnixFileMode)0b111_101_101, File.GetUnixFileMode(existing));

@@ -115,4 +115,28 @@ public sealed class IpPolicyTests
         Assert.Equal(2, gateway.Logs.Messages.Count(m => m.StartsWith("IP validation failed: 127.0.0.1 is not a private address", StringComparison.Ordinal)));
         Assert.Equal(2, gateway.Server.Metrics.IpRejections);
     }
+
+    [Fact]
+    public async Task A_policy_refusal_is_a_502_that_says_so_and_one_warning_line()
+    {
+        await using var upstream = await EchoUpstream.StartAsync();
+        await using var gateway = await GatewayHarness.StartAsync($"refused: http://127.0.0.1:{upstream.Port}", logLevel: "info");
+        using var http = gateway.CreateClient();
+        using var refused = await http.GetAsync(new Uri($"https://{GatewayHarness.Host("refused")}/mcp"));
+        using var unknown = await http.GetAsync(new Uri($"https://{GatewayHarness.Host("nosuchroute")}/mcp"));
+
+        Assert.Equal(HttpStatusCode.BadGateway, refused.StatusCode);
+        Assert.Equal(HttpStatusCode.BadGateway, unknown.StatusCode);
+        var body = await refused.Content.ReadAsStringAsync();
+        Assert.Contains("IP policy (upstream.allowed_ips)", body, StringComparison.Ordinal);
+        Assert.DoesNotContain("127.0.0.1", body, StringComparison.Ordinal); // the address goes to the log, not to the caller
+        Assert.Equal("No route configured for host\n", await unknown.Content.ReadAsStringAsync());
+
+        // One line per event, ours: the policy's own line, not also a forwarder warning or a second line of ours.
+        await gateway.Logs.WaitForAsync("request finished route=refused");
+        var warnings = gateway.Logs.Lines.Where(l => l.Level >= LogLevel.Warning).ToList();
+        Assert.True(warnings.Count == 2, string.Join("\n", warnings.Select(w => $"{w.Level} {w.Category}: {w.Message}")));
+        Assert.StartsWith("IP validation failed: 127.0.0.1 is not a private address", warnings[0].Message, StringComparison.Ordinal);
+        Assert.StartsWith("no route for host", warnings[1].Message, StringComparison.Ordinal);
+    }
 }
