@@ -45,7 +45,7 @@ public static class DoctorChecks
         checks.Add(CheckToken(dataDir, args.Environment));
         if (config is not null)
         {
-            checks.Add(await CheckCloudflaredAsync(config, args.Cloudflared(config), args.Timeout, cancellationToken).ConfigureAwait(false));
+            checks.Add(await CheckCloudflaredAsync(config, args.Cloudflared, args.Timeout, cancellationToken).ConfigureAwait(false));
             checks.Add(await CheckLoopbackProbeAsync(config, args.Timeout, cancellationToken).ConfigureAwait(false));
             var (upstreams, trustProblem) = UpstreamClientFor(config, args.UpstreamResolver);
             using (upstreams)
@@ -166,7 +166,7 @@ public static class DoctorChecks
     /// command line <c>run</c> would give it, with <c>--help</c> added: cloudflared parses every flag before it shows
     /// help, so a flag it does not know prints "Incorrect Usage" instead (and that is what <c>run</c> would get).
     /// </summary>
-    private static async Task<DoctorCheck> CheckCloudflaredAsync(GatewayConfig config, CloudflaredOptions options, TimeSpan timeout, CancellationToken cancellationToken)
+    private static async Task<DoctorCheck> CheckCloudflaredAsync(GatewayConfig config, Func<GatewayConfig, CloudflaredOptions> setup, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var binary = config.Appliance.Cloudflared.Binary;
         if (!config.Appliance.Cloudflared.Enabled)
@@ -193,7 +193,7 @@ public static class DoctorChecks
             return new DoctorCheck("cloudflared", DoctorCheck.Fail, CloudflaredVersion.TooOld(old.ToString(), binary), $"install cloudflared {CloudflaredVersion.Minimum} or newer (the package's)");
         }
 
-        var args = CloudflaredArguments.Build(options, version);
+        var args = CloudflaredArguments.Build(setup(config), version);
         try
         {
             var result = await ChildLauncher.Command(binary).WithArguments([.. args, "--help"]).WithEnvironmentVariables(CloudflaredArguments.EnvironmentRemovals())
