@@ -29,6 +29,14 @@ public sealed class DataDirectory
 
     public DataDirectory(string path) => Path = System.IO.Path.GetFullPath(path);
 
+    /// <summary>
+    /// Where the CA the edge trusts lies for a server certificate at <paramref name="serverCertificateFile"/>:
+    /// <c>ca.crt</c> in the same directory, as setup writes them. <c>doctor</c>, <c>probe</c> and the gateway's
+    /// certificate advice look for it there.
+    /// </summary>
+    public static string CaBeside(string serverCertificateFile) =>
+        System.IO.Path.Combine(System.IO.Path.GetDirectoryName(serverCertificateFile) ?? ".", CaCertificate);
+
     public string Path { get; }
 
     public string File(string name) => System.IO.Path.Combine(Path, name);

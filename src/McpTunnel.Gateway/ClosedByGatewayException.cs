@@ -11,16 +11,5 @@ namespace McpTunnel.Gateway;
 public sealed class ClosedByGatewayException(string message) : ConnectionAbortedException(message)
 {
     /// <summary>True when <paramref name="exception"/> or one of its inner exceptions is one.</summary>
-    public static bool IsCause(Exception? exception)
-    {
-        for (var e = exception; e is not null; e = e.InnerException)
-        {
-            if (e is ClosedByGatewayException)
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
+    public static bool IsCause(Exception? exception) => ExceptionChain.Find<ClosedByGatewayException>(exception) is not null;
 }

@@ -201,7 +201,7 @@ internal sealed class InnerRequestHandler : IDisposable
             return;
         }
 
-        var dial = Find<UpstreamDialException>(exception);
+        var dial = ExceptionChain.Find<UpstreamDialException>(exception);
         var status = dial is UpstreamConnectTimeoutException || error == ForwarderError.RequestTimedOut
             ? StatusCodes.Status504GatewayTimeout
             : StatusCodes.Status502BadGateway;
@@ -235,29 +235,8 @@ internal sealed class InnerRequestHandler : IDisposable
         }
     }
 
-    private static string Describe(ForwarderError error, Exception? exception)
-    {
-        var inner = exception;
-        while (inner?.InnerException is not null)
-        {
-            inner = inner.InnerException;
-        }
-
-        return inner is null ? error.ToString() : $"{error}: {inner.Message}";
-    }
-
-    private static T? Find<T>(Exception? exception) where T : Exception
-    {
-        for (var e = exception; e is not null; e = e.InnerException)
-        {
-            if (e is T match)
-            {
-                return match;
-            }
-        }
-
-        return null;
-    }
+    private static string Describe(ForwarderError error, Exception? exception) =>
+        exception is null ? error.ToString() : $"{error}: {ExceptionChain.Innermost(exception).Message}";
 
     public void Dispose() => _state.Retire();
 }

@@ -124,16 +124,7 @@ internal sealed class TlsHandshakeFailureReporter(GatewayMetrics metrics, TimePr
     /// </summary>
     internal static string Describe(Exception? exception)
     {
-        var messages = new List<string>();
-        for (var e = exception; e is not null; e = e.InnerException)
-        {
-            if (!e.Message.Contains("see inner exception", StringComparison.OrdinalIgnoreCase))
-            {
-                messages.Add(e.Message.TrimEnd('.'));
-            }
-        }
-
-        var detail = messages.Count == 0 ? "connection closed during the handshake" : messages[^1];
+        var detail = ExceptionChain.InnermostMessage(exception) ?? "connection closed during the handshake";
         var known = detail switch
         {
             _ when detail.Contains("unknown ca", StringComparison.OrdinalIgnoreCase) => "remote error: tls: unknown certificate authority (the client does not trust the CA that signed tls.cert_file; register ca.crt on the tunnel)",

@@ -4,6 +4,7 @@ using System.Net.Security;
 using System.Net.WebSockets;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
+using McpTunnel.Configuration;
 
 namespace McpTunnel.Operations;
 
@@ -14,6 +15,9 @@ namespace McpTunnel.Operations;
 /// </summary>
 public static class EdgeClient
 {
+    /// <summary>The gateway's WebSocket listener as cloudflared dials it: <c>listen_addr</c> (every interface is dialled on 127.0.0.1).</summary>
+    public static string GatewayUri(ListenAddress listen) => $"ws://{listen.DialAuthority}/";
+
     /// <summary>Opens one WebSocket and completes the inner TLS handshake on it.</summary>
     public static async Task<EdgeConnection> ConnectAsync(EdgeConnectOptions options, string serverName, CancellationToken cancellationToken)
     {
@@ -123,18 +127,4 @@ public static class EdgeClient
         Version = http2 ? System.Net.HttpVersion.Version20 : System.Net.HttpVersion.Version11,
         VersionPolicy = HttpVersionPolicy.RequestVersionExact,
     };
-}
-
-/// <summary>An established inner TLS session over one WebSocket.</summary>
-public sealed class EdgeConnection(SslStream stream, TimeSpan webSocketConnect, TimeSpan tlsHandshake) : IAsyncDisposable
-{
-    public SslStream Stream { get; } = stream;
-
-    public TimeSpan WebSocketConnect { get; } = webSocketConnect;
-
-    public TimeSpan TlsHandshake { get; } = tlsHandshake;
-
-    public X509Certificate2? ServerCertificate => Stream.RemoteCertificate as X509Certificate2;
-
-    public ValueTask DisposeAsync() => Stream.DisposeAsync();
 }

@@ -4,46 +4,9 @@ using System.Net.Http;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
+using McpTunnel.Gateway;
 
 namespace McpTunnel.Operations;
-
-/// <summary>What <c>mcp-tunnel probe</c> checks, and where.</summary>
-public sealed record ProbeOptions
-{
-    public required EdgeConnectOptions Edge { get; init; }
-
-    /// <summary>The route's full host name, for example <c>echo.abcd1234.tunnel.anthropic.com</c>.</summary>
-    public required string Host { get; init; }
-
-    /// <summary>The MCP endpoint path on the upstream, <c>/mcp</c> for most servers.</summary>
-    public string Path { get; init; } = "/mcp";
-
-    public bool Http2 { get; init; }
-
-    /// <summary>Optionally call one tool after <c>tools/list</c>: its name and its JSON arguments.</summary>
-    public (string Name, string ArgumentsJson)? ToolCall { get; init; }
-
-    public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(30);
-}
-
-/// <summary>One step of a probe: what was checked, whether it passed, how long it took, and what was seen.</summary>
-public sealed record ProbeStep(string Name, bool Ok, TimeSpan Elapsed, string Detail);
-
-public sealed record ProbeReport(IReadOnlyList<ProbeStep> Steps)
-{
-    public bool Ok => Steps.Count > 0 && Steps.All(s => s.Ok);
-
-    public override string ToString()
-    {
-        var text = new StringBuilder();
-        foreach (var step in Steps)
-        {
-            text.Append(System.Globalization.CultureInfo.InvariantCulture, $"  {(step.Ok ? "ok  " : "FAIL")} {step.Name,-16} {step.Elapsed.TotalMilliseconds,8:0.0} ms  {step.Detail}\n");
-        }
-
-        return text.ToString();
-    }
-}
 
 /// <summary>
 /// Runs what the tunnel edge and Claude do, against a gateway: WebSocket, inner TLS with certificate checks,
@@ -52,11 +15,7 @@ public sealed record ProbeReport(IReadOnlyList<ProbeStep> Steps)
 /// </summary>
 public static class Probe
 {
-    private const string ProtocolVersion = "2025-06-18";
-
-    private const string InitializeBody =
-        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"protocolVersion\":\"" + ProtocolVersion +
-        "\",\"capabilities\":{},\"clientInfo\":{\"name\":\"mcp-tunnel-probe\",\"version\":\"1\"}}}";
+    private const string ProtocolVersion = McpInitialize.ProtocolVersion;
 
     public static async Task<ProbeReport> RunAsync(ProbeOptions options, CancellationToken cancellationToken)
     {
@@ -90,7 +49,7 @@ public static class Probe
             var started = Stopwatch.GetTimestamp();
             // initialize includes opening the connection the MCP exchange runs on.
             var (status, headers, message, body) = await PostAsync(client, options, null, ProtocolVersion,
-                InitializeBody,
+                McpInitialize.Body("mcp-tunnel-probe"),
                 expectId: 1, cancellationToken).ConfigureAwait(false);
             var initializeTime = Stopwatch.GetElapsedTime(started);
 
@@ -178,8 +137,7 @@ public static class Probe
     {
         using var request = EdgeClient.NewRequest(HttpMethod.Post, options.Host, options.Path, options.Http2);
         request.Content = new StringContent(body, Encoding.UTF8, "application/json");
-        request.Headers.Accept.ParseAdd("application/json");
-        request.Headers.Accept.ParseAdd("text/event-stream");
+        McpInitialize.AcceptStreamableHttp(request);
         if (sessionId is not null)
         {
             request.Headers.Add("Mcp-Session-Id", sessionId);
@@ -275,13 +233,7 @@ public static class Probe
 
     private static string Explain(Exception ex)
     {
-        var messages = new List<string>();
-        for (var e = ex; e is not null; e = e.InnerException)
-        {
-            messages.Add(e.Message.TrimEnd('.'));
-        }
-
-        var text = string.Join(": ", messages.Distinct());
+        var text = ExceptionChain.Describe(ex);
         return ex switch
         {
             HttpRequestException { InnerException: System.Net.WebSockets.WebSocketException } or System.Net.WebSockets.WebSocketException =>

@@ -11,7 +11,9 @@ public sealed class ArchitectureTests
     [Theory]
     [InlineData("McpTunnel.Configuration", new[] { "Microsoft.AspNetCore", "McpTunnel.Gateway", "McpTunnel.Credentials", "McpTunnel.Operations", "System.Net.Sockets" })]
     [InlineData("McpTunnel.Credentials", new[] { "Microsoft.AspNetCore", "McpTunnel.Gateway", "McpTunnel.Operations", "Yarp" })]
-    [InlineData("McpTunnel.Operations", new[] { "Microsoft.AspNetCore", "McpTunnel.Gateway", "Yarp" })]
+    // Operations sits above the libraries (it checks each hop the way the service takes it) and below the executable:
+    // no forwarding of its own, no command line, no log setup.
+    [InlineData("McpTunnel.Operations", new[] { "mcp-tunnel", "Yarp", "System.CommandLine", "Serilog" })]
     [InlineData("McpTunnel.Gateway", new[] { "McpTunnel.Credentials", "McpTunnel.Operations", "McpTunnel.Connector", "Serilog", "System.CommandLine", "CliWrap" })]
     [InlineData("McpTunnel.Connector", new[] { "Microsoft.AspNetCore", "McpTunnel.Gateway", "McpTunnel.Credentials", "McpTunnel.Operations", "Yarp" })]
     public void Modules_do_not_depend_on_what_they_must_not_know(string assembly, string[] forbidden)

@@ -1,6 +1,7 @@
 using McpTunnel.Configuration;
 using McpTunnel.Gateway;
 using McpTunnel.Logging;
+using McpTunnel.Operations;
 
 namespace McpTunnel.Commands;
 

@@ -1,5 +1,6 @@
 using System.Security.Cryptography.X509Certificates;
 using McpTunnel.Configuration;
+using McpTunnel.Credentials;
 using McpTunnel.Operations;
 
 namespace McpTunnel.Commands;
@@ -23,7 +24,7 @@ internal static class ProbeCommand
             }
         }
 
-        var gateway = args.Gateway ?? (config is null ? "ws://127.0.0.1:8080/" : GatewayUri(config.ListenAddr));
+        var gateway = args.Gateway ?? (config is null ? "ws://127.0.0.1:8080/" : EdgeClient.GatewayUri(config.ListenAddr));
         if (!Uri.TryCreate(gateway, UriKind.Absolute, out var gatewayUri) || gatewayUri.Scheme is not ("ws" or "http"))
         {
             error.WriteLine($"--gateway \"{gateway}\" is not a ws:// URL such as ws://127.0.0.1:8080/");
@@ -39,7 +40,7 @@ internal static class ProbeCommand
         }
 
         X509Certificate2Collection? cas = null;
-        var caFile = args.CaFile ?? (config is null ? null : System.IO.Path.Combine(System.IO.Path.GetDirectoryName(config.Tls.CertFile) ?? ".", "ca.crt"));
+        var caFile = args.CaFile ?? (config is null ? null : DataDirectory.CaBeside(config.Tls.CertFile));
         if (!args.Insecure)
         {
             if (caFile is null || !File.Exists(caFile))
@@ -67,8 +68,6 @@ internal static class ProbeCommand
         output.WriteLine(report.Ok ? "probe OK" : "probe FAILED");
         return report.Ok ? ExitCodes.Ok : ExitCodes.Failure;
     }
-
-    internal static string GatewayUri(ListenAddress listen) => $"ws://{listen.DialAuthority}/";
 
     private static string? HostFor(string? route, GatewayConfig? config)
     {

@@ -1,4 +1,5 @@
 using McpTunnel.Gateway;
+using McpTunnel.Operations;
 
 namespace McpTunnel.Commands;
 

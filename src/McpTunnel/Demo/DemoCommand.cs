@@ -78,7 +78,7 @@ internal static class DemoCommand
         var factory = new CertificateFactory();
         var ca = factory.CreateCertificateAuthority("mcp-tunnel-demo-ca");
         var server = factory.CreateServerCertificate(ca, Domain);
-        Write(directory, "ca.crt", ca.CertificatePem);
+        Write(directory, DataDirectory.CaCertificate, ca.CertificatePem);
         Write(directory, "ca.key", ca.PrivateKeyPem);
         Write(directory, "tls.crt", server.CertificatePem);
         Write(directory, "tls.key", server.PrivateKeyPem);
@@ -133,7 +133,7 @@ internal static class DemoCommand
 
         output.WriteLine();
         output.WriteLine("Try it yourself from another terminal:");
-        output.WriteLine($"  {SelfCommand()} probe --gateway {gatewayUri} --host {host} --ca {ShellQuote(Path.Combine(directory, "ca.crt"))} --call hello");
+        output.WriteLine($"  {SelfCommand()} probe --gateway {gatewayUri} --host {host} --ca {ShellQuote(Path.Combine(directory, DataDirectory.CaCertificate))} --call hello");
         if (!verbose)
         {
             output.WriteLine("(The gateway logs warnings only; demo --verbose shows a line per request.)");
@@ -169,7 +169,7 @@ internal static class DemoCommand
     private static System.Security.Cryptography.X509Certificates.X509Certificate2Collection LoadCa(string directory)
     {
         var cas = new System.Security.Cryptography.X509Certificates.X509Certificate2Collection();
-        cas.ImportFromPemFile(Path.Combine(directory, "ca.crt"));
+        cas.ImportFromPemFile(Path.Combine(directory, DataDirectory.CaCertificate));
         return cas;
     }
 

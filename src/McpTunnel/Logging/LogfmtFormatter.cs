@@ -147,16 +147,8 @@ public sealed class LogfmtFormatter(bool journald) : ITextFormatter
         return quoted.Append('"').ToString();
     }
 
-    private static string Flatten(Exception exception)
-    {
-        var parts = new List<string>();
-        for (var e = exception; e is not null; e = e.InnerException)
-        {
-            parts.Add($"{e.GetType().Name}: {e.Message}");
-        }
-
-        return string.Join(" ---> ", parts);
-    }
+    private static string Flatten(Exception exception) =>
+        string.Join(" ---> ", McpTunnel.Gateway.ExceptionChain.Of(exception).Select(e => $"{e.GetType().Name}: {e.Message}"));
 
     private static string Level(LogEventLevel level) => level switch
     {

@@ -6,6 +6,8 @@ using McpTunnel.Connector;
 using McpTunnel.Credentials;
 using McpTunnel.Gateway;
 using McpTunnel.Logging;
+using McpTunnel.Operations;
+using McpTunnel.Operations.Health;
 using Microsoft.Extensions.Logging;
 
 namespace McpTunnel.Run;

@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using System.Text;
+using McpTunnel.Operations.Health;
 using McpTunnel.Run;
 using McpTunnel.Tests.Infrastructure;
 

@@ -1,5 +1,5 @@
 using System.Net;
-using McpTunnel.Commands;
+using McpTunnel.Operations;
 using McpTunnel.Tests.Infrastructure;
 
 namespace McpTunnel.Tests.Gateway;

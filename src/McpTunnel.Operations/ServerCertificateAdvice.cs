@@ -2,7 +2,7 @@ using System.Security.Cryptography;
 using McpTunnel.Configuration;
 using McpTunnel.Credentials;
 
-namespace McpTunnel.Commands;
+namespace McpTunnel.Operations;
 
 /// <summary>
 /// The server-certificate check of <c>doctor</c> and <c>cert inspect</c> (<see cref="CertificateInspector.CheckServer"/>),
@@ -10,12 +10,12 @@ namespace McpTunnel.Commands;
 /// still be one the edge refuses (a CA certificate used as the server certificate, a SAN that misses the tunnel
 /// domain); the gateway serves it, and says so.
 /// </summary>
-internal static class ServerCertificateAdvice
+public static class ServerCertificateAdvice
 {
     public static Func<string, IEnumerable<string>> For(GatewayConfig config) => certificatePem =>
     {
         // As doctor does: the CA link is checked when ca.crt lies beside tls.crt.
-        var caFile = Path.Combine(Path.GetDirectoryName(config.Tls.CertFile) ?? ".", "ca.crt");
+        var caFile = DataDirectory.CaBeside(config.Tls.CertFile);
         string? caPem = null;
         try
         {

@@ -2,8 +2,9 @@ using System.Net;
 using System.Net.Sockets;
 using McpTunnel.Configuration;
 using McpTunnel.Gateway;
+using Microsoft.Extensions.Logging.Abstractions;
 
-namespace McpTunnel.Commands;
+namespace McpTunnel.Operations;
 
 /// <summary>
 /// For <c>config validate</c>: routes whose upstream the IP policy refuses, so every request to them would get
@@ -11,13 +12,12 @@ namespace McpTunnel.Commands;
 /// short timeout, and a name that does not resolve is a warning too, since the gateway's view may differ from
 /// this host's (decision 0010). Warnings only: the file is valid, the route just cannot work as it stands.
 /// </summary>
-internal static class RoutePolicyWarnings
+public static class RoutePolicyWarnings
 {
     public static readonly TimeSpan ResolveTimeout = TimeSpan.FromSeconds(2);
 
     public static async Task<List<ConfigProblem>> CheckAsync(GatewayConfig config, Func<string, CancellationToken, Task<IPAddress[]>>? resolve = null, CancellationToken cancellationToken = default)
     {
-        resolve ??= (host, ct) => Dns.GetHostAddressesAsync(host, AddressFamily.InterNetwork, ct);
         var warnings = new List<ConfigProblem>();
         var policy = new UpstreamIpPolicy(config.Upstream);
         if (policy.Disabled)
@@ -25,39 +25,34 @@ internal static class RoutePolicyWarnings
             return warnings;
         }
 
+        // The gateway's own lookup (A records only, an IP literal as it is), so the addresses checked here are the
+        // ones it would check; nothing is dialled.
+        var connector = new UpstreamConnector(policy, config.Appliance.UpstreamConnectTimeout, new GatewayMetrics(), NullLogger.Instance, resolve);
         foreach (var (name, upstream) in config.Routes.OrderBy(r => r.Key, StringComparer.Ordinal))
         {
             var field = $"routes.{name}";
             IPAddress[] addresses;
-            var resolved = "";
-            if (IPAddress.TryParse(upstream.Host.Trim('[', ']'), out var literal))
+            using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
             {
-                addresses = [literal];
-            }
-            else
-            {
-                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                 timeout.CancelAfter(ResolveTimeout);
                 try
                 {
-                    addresses = await resolve(upstream.Host, timeout.Token).ConfigureAwait(false);
+                    addresses = await connector.LookupAsync(upstream.Host, timeout.Token).ConfigureAwait(false);
                 }
-                catch (Exception ex) when (ex is SocketException or OperationCanceledException)
+                catch (Exception ex) when (ex is UpstreamDialException { InnerException: SocketException } or OperationCanceledException)
                 {
-                    var reason = ex is OperationCanceledException ? $"no answer within {ResolveTimeout.TotalSeconds:0}s" : ex.Message;
+                    var reason = ex is OperationCanceledException ? $"no answer within {ResolveTimeout.TotalSeconds:0}s" : ex.InnerException!.Message;
                     warnings.Add(Warning(config, field, $"cannot resolve {upstream.Host} from this host ({reason}); the gateway resolves it for each new upstream connection, and a name it cannot resolve gets 502"));
                     continue;
                 }
-
-                if (addresses.Length == 0)
+                catch (UpstreamDialException)
                 {
                     warnings.Add(Warning(config, field, $"{upstream.Host} has no IPv4 address; upstreams are dialled over IPv4 only, so every request to this route gets 502"));
                     continue;
                 }
-
-                resolved = $"{upstream.Host} resolves to {string.Join(", ", addresses.Select(a => a.ToString()))}; ";
             }
 
+            var resolved = IPAddress.TryParse(upstream.Host.Trim('[', ']'), out _) ? "" : $"{upstream.Host} resolves to {string.Join(", ", addresses.Select(a => a.ToString()))}; ";
             var refused = addresses.Where(a => !policy.IsAllowed(a)).ToList();
             if (refused.Count == 0)
             {

@@ -4,7 +4,7 @@ using McpTunnel.Connector;
 using McpTunnel.Gateway;
 using Microsoft.AspNetCore.Http;
 
-namespace McpTunnel.Run;
+namespace McpTunnel.Operations.Health;
 
 /// <summary>
 /// The optional loopback listener at <c>appliance.health_addr</c>: <c>/healthz</c> (the process is alive),
