@@ -51,7 +51,7 @@ public sealed partial class FakeCloudflaredTests : IDisposable
         using var process = Launch(args, environment);
         var output = process.StandardOutput.ReadToEndAsync();
         var error = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(180));
         return (process.ExitCode, await output, await error);
     }
 
@@ -101,7 +101,7 @@ public sealed partial class FakeCloudflaredTests : IDisposable
 
         public async Task<int> ExitAsync()
         {
-            await Process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+            await Process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(180));
             return Process.ExitCode;
         }
 
