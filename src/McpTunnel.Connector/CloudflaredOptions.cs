@@ -1,12 +1,13 @@
 namespace McpTunnel.Connector;
 
-/// <summary>How to run cloudflared (spec cloudflared.md, section 0 and 1.3).</summary>
+/// <summary>
+/// How to run cloudflared (spec cloudflared.md, section 0 and 1.3). What <c>appliance.cloudflared</c> and the stop
+/// budget set is required here, with no default of its own: the defaults are <c>CloudflaredConfig</c>'s and
+/// <c>StopBudget</c>'s, stated once.
+/// </summary>
 public sealed record CloudflaredOptions
 {
-    /// <summary>The packaged binary.</summary>
-    public const string DefaultBinary = "/usr/libexec/mcp-tunnel/cloudflared";
-
-    public string Binary { get; init; } = DefaultBinary;
+    public required string Binary { get; init; }
 
     /// <summary>The gateway's listener, given to cloudflared as <c>--url</c>.</summary>
     public required Uri GatewayUrl { get; init; }
@@ -16,7 +17,7 @@ public sealed record CloudflaredOptions
     /// child's own log line says which, and <c>/ready</c> is read there. A fixed port can collide with another
     /// cloudflared on the host and rules out make-before-break rotation (two children cannot share it).
     /// </summary>
-    public string MetricsAddress { get; init; } = "127.0.0.1:0";
+    public required string MetricsAddress { get; init; }
 
     /// <summary>True when <see cref="MetricsAddress"/> names a fixed port.</summary>
     public bool FixedMetricsPort => !MetricsAddress.EndsWith(":0", StringComparison.Ordinal);
@@ -28,10 +29,10 @@ public sealed record CloudflaredOptions
     public required TokenSource Token { get; init; }
 
     /// <summary>cloudflared's own drain time; shorter than ours so it finishes first.</summary>
-    public TimeSpan GracePeriod { get; init; } = TimeSpan.FromSeconds(25);
+    public required TimeSpan GracePeriod { get; init; }
 
     /// <summary>Extra time after the grace period before SIGKILL (spec 0.5 suggests about 15 s at most).</summary>
-    public TimeSpan KillMargin { get; init; } = TimeSpan.FromSeconds(5);
+    public required TimeSpan KillMargin { get; init; }
 
     /// <summary>How long after the stop signal before SIGKILL.</summary>
     public TimeSpan KillAfter => GracePeriod + KillMargin;

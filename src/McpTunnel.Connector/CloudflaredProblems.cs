@@ -1,3 +1,4 @@
+using McpTunnel.Configuration;
 using Microsoft.Extensions.Logging;
 
 namespace McpTunnel.Connector;
@@ -41,7 +42,7 @@ public static class CloudflaredProblems
         if (e.Message.StartsWith("Error opening metrics server listener", StringComparison.Ordinal) && (error + e.Message).Contains("address already in use", StringComparison.Ordinal))
         {
             return "cloudflared's metrics address (appliance.cloudflared.metrics_addr) is in use by another process (a cloudflared of the host " +
-                   "takes 127.0.0.1:20241 by default); leave metrics_addr at 127.0.0.1:0, a port chosen per start";
+                   $"takes 127.0.0.1:20241 by default); leave metrics_addr at {CloudflaredConfig.DefaultMetricsAddr}, a port chosen per start";
         }
 
         return null;

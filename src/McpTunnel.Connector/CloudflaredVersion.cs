@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
+using McpTunnel.Configuration;
 
 namespace McpTunnel.Connector;
 
@@ -58,7 +59,7 @@ public readonly partial record struct CloudflaredVersion(int Year, int Month, in
     /// <summary>What <c>run</c> logs and <c>doctor</c> prints for a release below <see cref="Minimum"/> (the same words).</summary>
     public static string TooOld(string found, string binary) =>
         $"cloudflared {found} at {binary} is older than {Minimum}, the oldest release mcp-tunnel supports ({MinimumReason}); " +
-        $"install the mcp-tunnel package's cloudflared ({CloudflaredOptions.DefaultBinary}) or point appliance.cloudflared.binary at cloudflared {Minimum} or newer";
+        $"install the mcp-tunnel package's cloudflared ({CloudflaredConfig.PackagedBinary}) or point appliance.cloudflared.binary at cloudflared {Minimum} or newer";
 
     public int CompareTo(CloudflaredVersion other) => (Year, Month, Patch).CompareTo((other.Year, other.Month, other.Patch));
 

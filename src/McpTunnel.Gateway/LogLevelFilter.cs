@@ -1,3 +1,4 @@
+using McpTunnel.Configuration;
 using Microsoft.Extensions.Logging;
 
 namespace McpTunnel.Gateway;
@@ -8,13 +9,13 @@ namespace McpTunnel.Gateway;
 /// <c>debug</c> would change nothing, because lines below the start level are dropped before any sink sees them.
 /// Framework categories (Kestrel, ASP.NET Core, YARP) stay at warnings unless the level is <c>debug</c>.
 /// </summary>
-public sealed class LogLevelFilter(string logLevel)
+public sealed class LogLevelFilter(LogLevelSetting logLevel)
 {
-    private volatile int _minimum = (int)Parse(logLevel);
+    private volatile int _minimum = (int)ToLogLevel(logLevel);
 
     public LogLevel Minimum => (LogLevel)_minimum;
 
-    public void Set(string logLevel) => _minimum = (int)Parse(logLevel);
+    public void Set(LogLevelSetting logLevel) => _minimum = (int)ToLogLevel(logLevel);
 
     public bool Allows(string? category, LogLevel level)
     {
@@ -51,12 +52,14 @@ public sealed class LogLevelFilter(string logLevel)
 
     private const string Forwarder = "Yarp.ReverseProxy.Forwarder";
 
-    public static LogLevel Parse(string logLevel) => logLevel switch
+    /// <summary><c>log_level</c> as a Microsoft.Extensions.Logging level; the process's Serilog level is derived from it too.</summary>
+    public static LogLevel ToLogLevel(LogLevelSetting logLevel) => logLevel switch
     {
-        "debug" => LogLevel.Debug,
-        "warn" => LogLevel.Warning,
-        "error" => LogLevel.Error,
-        _ => LogLevel.Information,
+        LogLevelSetting.Debug => LogLevel.Debug,
+        LogLevelSetting.Info => LogLevel.Information,
+        LogLevelSetting.Warn => LogLevel.Warning,
+        LogLevelSetting.Error => LogLevel.Error,
+        _ => throw new ArgumentOutOfRangeException(nameof(logLevel), logLevel, null),
     };
 
     private static bool IsFramework(string? category) =>

@@ -3,6 +3,7 @@ using System.CommandLine.Help;
 using System.Reflection;
 using McpTunnel.Configuration;
 using McpTunnel.Demo;
+using McpTunnel.Logging;
 
 namespace McpTunnel.Commands;
 
@@ -129,12 +130,14 @@ internal static class Cli
         return command;
     }
 
-    private static Option<string> LogFormatOption()
+    private static Option<LogFormat> LogFormatOption()
     {
-        var format = new Option<string>("--log-format")
+        var format = new Option<LogFormat>("--log-format")
         {
             Description = "Log line format: text (logfmt; journald-aware) or json",
-            DefaultValueFactory = _ => "text",
+            DefaultValueFactory = _ => LogFormat.Text,
+            // The word is checked by AcceptOnlyFromAmong (its error and completions); this only turns it into the value.
+            CustomParser = result => result.Tokens is [{ Value: "json" }] ? LogFormat.Json : LogFormat.Text,
         };
         format.AcceptOnlyFromAmong("text", "json");
         return format;

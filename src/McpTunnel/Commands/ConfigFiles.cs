@@ -36,7 +36,7 @@ internal static class ConfigFiles
         try
         {
             return File.Exists(stored) && File.ReadAllText(stored).Trim() is { Length: > 0 } domain
-                ? (ConfigLoader.LoadFile(path, domain, checkFiles), stored)
+                ? (ConfigLoader.LoadFile(path, domain, checkFiles, tunnelDomainFile: stored), stored)
                 : (result, null);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)

@@ -8,7 +8,7 @@ namespace McpTunnel.Commands;
 /// <summary><c>mcp-tunnel gateway</c>: the gateway alone, the role of the <c>mcp-proxy</c> container.</summary>
 internal static class GatewayCommand
 {
-    public static async Task<int> RunAsync(string? configPath, string? tunnelDomain, string logFormat)
+    public static async Task<int> RunAsync(string? configPath, string? tunnelDomain, LogFormat logFormat)
     {
         var config = ConfigFiles.Load(configPath, tunnelDomain, Console.Error);
         if (config is null)

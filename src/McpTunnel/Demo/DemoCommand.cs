@@ -50,7 +50,7 @@ internal static class DemoCommand
         }
 
         using var signal = new ShutdownSignal();
-        using var log = LogSetup.Create("text", "info");
+        using var log = LogSetup.Create(LogFormat.Text, LogLevelSetting.Info);
         using var logs = LogSetup.Provider(log);
         try
         {
@@ -71,7 +71,7 @@ internal static class DemoCommand
     {
         // The numbered steps are the story; the gateway's own lines (one "request started" per MCP message) only
         // with --verbose. Warnings and errors always show.
-        var logLevel = verbose ? "info" : "warn";
+        var logLevel = verbose ? LogLevelSetting.Info : LogLevelSetting.Warn;
         output.WriteLine("mcp-tunnel demo: the gateway's whole data path on loopback, no account or network needed.");
         output.WriteLine();
 
@@ -84,7 +84,7 @@ internal static class DemoCommand
         Write(directory, "tls.key", server.PrivateKeyPem);
         output.WriteLine($"1. made a throwaway CA and a server certificate for *.{Domain} (ECDSA P-256) in {directory}");
 
-        using var log = LogSetup.Create("text", logLevel);
+        using var log = LogSetup.Create(LogFormat.Text, logLevel);
         using var logs = LogSetup.Provider(log);
         await using var upstream = await SampleMcpServer.StartAsync(logs, cancellationToken).ConfigureAwait(false);
         output.WriteLine($"2. started a sample MCP server with one tool, hello, at {upstream.Address}mcp");
@@ -93,7 +93,7 @@ internal static class DemoCommand
         File.WriteAllText(configPath, $"""
             # Written by `mcp-tunnel demo`. The same format as the proxy's config.yaml.
             listen_addr: "127.0.0.1:0"
-            log_level: {logLevel}
+            log_level: {logLevel.ToString().ToLowerInvariant()}
             shutdown_timeout: 5s
             tunnel_domain: {Domain}
             tls:

@@ -1,3 +1,5 @@
+using McpTunnel.Configuration;
+using McpTunnel.Gateway;
 using Microsoft.Extensions.Logging;
 using Serilog;
 using Serilog.Core;
@@ -16,18 +18,13 @@ public static class LogSetup
     /// <summary>True when stderr goes to the systemd journal (it sets JOURNAL_STREAM for the service).</summary>
     public static bool UnderJournald => !string.IsNullOrEmpty(Environment.GetEnvironmentVariable("JOURNAL_STREAM"));
 
-    public static LogEventLevel ParseLevel(string level) => level switch
-    {
-        "debug" => LogEventLevel.Debug,
-        "warn" => LogEventLevel.Warning,
-        "error" => LogEventLevel.Error,
-        _ => LogEventLevel.Information,
-    };
+    /// <summary><c>log_level</c> as Serilog's level: the same mapping the gateway's own filter uses.</summary>
+    public static LogEventLevel Level(LogLevelSetting level) => LevelConvert.ToSerilogLevel(LogLevelFilter.ToLogLevel(level));
 
-    public static Serilog.Core.Logger Create(string format, string level)
+    public static Serilog.Core.Logger Create(LogFormat format, LogLevelSetting level)
     {
-        LevelSwitch.MinimumLevel = ParseLevel(level);
-        ITextFormatter formatter = format == "json"
+        LevelSwitch.MinimumLevel = Level(level);
+        ITextFormatter formatter = format == LogFormat.Json
             ? new JsonFormatter(renderMessage: true)
             : new LogfmtFormatter(UnderJournald);
         var configuration = new LoggerConfiguration().MinimumLevel.ControlledBy(LevelSwitch);

@@ -37,7 +37,7 @@ internal static class ConnectorSetup
         {
             Binary = settings.Binary,
             GatewayUrl = gateway,
-            MetricsAddress = settings.MetricsAddr,
+            MetricsAddress = settings.MetricsAddr.ToString(),
             // Our own (empty) cloudflared config, so no config.yml on the host can replace --url.
             ConfigFile = Path.Combine(RuntimeDirectory(config, environment), "cloudflared.yml"),
             Token = token,

@@ -25,7 +25,7 @@ internal static class RunCommand
 {
     private static readonly TimeSpan TokenPollInterval = TimeSpan.FromSeconds(10);
 
-    public static async Task<int> RunAsync(string? configPath, string? tunnelDomain, string logFormat, bool noConnector)
+    public static async Task<int> RunAsync(string? configPath, string? tunnelDomain, LogFormat logFormat, bool noConnector)
     {
         var path = configPath ?? ConfigFiles.DefaultPath;
         var (config, _) = ConfigFiles.LoadForAppliance(path, tunnelDomain, Console.Error);
@@ -219,7 +219,7 @@ internal static class RunCommand
         try
         {
             server.Reload(result.Config!);
-            LogSetup.LevelSwitch.MinimumLevel = LogSetup.ParseLevel(result.Config!.LogLevel);
+            LogSetup.LevelSwitch.MinimumLevel = LogSetup.Level(result.Config!.LogLevel);
             if (!result.Config!.Routes.Any())
             {
                 RunLog.NoRoutes(logger, path);

@@ -105,6 +105,18 @@ public sealed partial class CommandLineTests
     }
 
     [Theory]
+    [InlineData(new[] { "gateway" }, McpTunnel.Logging.LogFormat.Text)]
+    [InlineData(new[] { "gateway", "--log-format", "json" }, McpTunnel.Logging.LogFormat.Json)]
+    [InlineData(new[] { "run", "--log-format=text" }, McpTunnel.Logging.LogFormat.Text)]
+    [InlineData(new[] { "run", "--log-format", "json", "--no-connector" }, McpTunnel.Logging.LogFormat.Json)]
+    public void The_log_format_word_is_read_into_its_value_by_the_command_line(string[] args, McpTunnel.Logging.LogFormat expected)
+    {
+        var parsed = Commands.Cli.Build().Parse(args);
+        Assert.Empty(parsed.Errors);
+        Assert.Equal(expected, parsed.GetValue<McpTunnel.Logging.LogFormat>("--log-format"));
+    }
+
+    [Theory]
     [InlineData("setup init -api-url https://a.example -tunnel-id tnl_1 -output=dir:/d -cert-duration 10h -token-version 2", "setup init --api-url https://a.example --tunnel-id tnl_1 --output=dir:/d --cert-duration 10h --token-version 2")]
     [InlineData("setup renew-cert -output dir:/d -renew-before=720h", "setup renew-cert --output dir:/d --renew-before=720h")]
     [InlineData("cert renew --out /d", "cert renew --output /d")]

@@ -115,6 +115,29 @@ public sealed class ServiceSupportTests : IDisposable
     }
 
     [Fact]
+    public void A_bad_stored_tunnel_domain_is_reported_as_that_file_not_as_the_flag()
+    {
+        new TestPki().WriteTo(_directory);
+        _directory.Write("tunnel-domain", "https://stored1234.tunnel.test/\n");
+        var bare = _directory.Write("bare.yaml", $"listen_addr: \"127.0.0.1:0\"\ntls: {{ cert_file: tls.crt, key_file: tls.key }}\nroutes: {{ echo: \"http://10.0.0.1:80\" }}\nappliance: {{ data_dir: {_directory.Path} }}\n");
+        var printed = new StringWriter();
+        var (config, _) = ConfigFiles.LoadForAppliance(bare, null, printed);
+        Assert.Null(config);
+        // The user typed no flag: the problem names the file that holds the value, and what to do about it.
+        Assert.Contains(
+            $"{_directory.File("tunnel-domain")}: \"https://stored1234.tunnel.test/\" is not a bare domain; write it as shown on the tunnel's page, for example abcd1234.tunnel.anthropic.com " +
+            "(this file is read because the configuration sets no tunnel_domain: correct the file, or set tunnel_domain in the configuration)",
+            printed.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("-tunnel-domain", printed.ToString(), StringComparison.Ordinal);
+        Assert.Contains($"invalid configuration: 1 error in {bare}", printed.ToString(), StringComparison.Ordinal);
+
+        // The flag's own bad value is still reported as the flag.
+        printed = new StringWriter();
+        Assert.Null(ConfigFiles.LoadForAppliance(bare, "https://flag.tunnel.test/", printed).Config);
+        Assert.Contains($"{bare}: -tunnel-domain: \"https://flag.tunnel.test/\" is not a bare domain", printed.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_file_with_errors_is_reported_with_the_stored_domain_too_not_with_a_false_bare_subdomain_warning()
     {
         new TestPki().WriteTo(_directory);

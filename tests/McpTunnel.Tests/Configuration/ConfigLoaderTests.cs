@@ -32,7 +32,7 @@ public sealed class ConfigLoaderTests
         Assert.Equal(new ListenAddress("", 8080), config.ListenAddr);
         Assert.True(config.ListenAddr.IsAnyInterface);
         Assert.False(config.ListenAddr.IsLoopbackOnly);
-        Assert.Equal("info", config.LogLevel);
+        Assert.Equal(LogLevelSetting.Info, config.LogLevel);
         Assert.Equal(TimeSpan.FromSeconds(30), config.ShutdownTimeout);
         Assert.Equal("abcd1234.tunnel.anthropic.com", config.TunnelDomain);
         Assert.Equal(new TlsConfig("/data/tls.crt", "/data/tls.key"), config.Tls);
@@ -53,7 +53,7 @@ public sealed class ConfigLoaderTests
             upstream: { tls: { include_system_cas: true } }
             """);
         Assert.True(result.Succeeded, Errors(result));
-        Assert.Equal("info", result.Config!.LogLevel);
+        Assert.Equal(LogLevelSetting.Info, result.Config!.LogLevel);
         Assert.Equal(TimeSpan.FromSeconds(30), result.Config.ShutdownTimeout);
         Assert.Equal(Ipv4Cidr.Rfc1918, result.Config.Upstream.AllowedIps);
         Assert.False(result.Config.Upstream.AllowedIpsConfigured);
@@ -148,6 +148,31 @@ public sealed class ConfigLoaderTests
     {
         var result = Parse(DocsExample, tunnelDomain: "ZZZZ.tunnel.anthropic.com.");
         Assert.Equal("zzzz.tunnel.anthropic.com", result.Config!.TunnelDomain);
+    }
+
+    [Theory]
+    [InlineData(null, null, "config.yaml:4:16: tunnel_domain: \"https://x.example\" is not a bare domain")]
+    [InlineData("https://x.example", null, "config.yaml: -tunnel-domain: \"https://x.example\" is not a bare domain")]
+    [InlineData("https://x.example", "/var/lib/mcp-tunnel/tunnel-domain", "/var/lib/mcp-tunnel/tunnel-domain: \"https://x.example\" is not a bare domain")]
+    public void A_bad_tunnel_domain_is_reported_under_the_name_of_where_it_came_from(string? overrideValue, string? overrideFile, string expected)
+    {
+        var yaml = DocsExample.Replace("tunnel_domain: abcd1234.tunnel.anthropic.com", "tunnel_domain: https://x.example", StringComparison.Ordinal);
+        var result = ConfigLoader.Parse(yaml, "config.yaml", overrideValue, tunnelDomainFile: overrideFile);
+        var error = Assert.Single(result.Errors);
+        Assert.StartsWith(expected, error.ToString(), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("debug", LogLevelSetting.Debug)]
+    [InlineData("info", LogLevelSetting.Info)]
+    [InlineData("warn", LogLevelSetting.Warn)]
+    [InlineData("Warning", LogLevelSetting.Warn)]
+    [InlineData(" ERROR ", LogLevelSetting.Error)]
+    public void Log_level_words_are_read_into_the_setting_once(string word, LogLevelSetting expected)
+    {
+        var result = Parse(DocsExample.Replace("log_level: info", $"log_level: \"{word}\"", StringComparison.Ordinal));
+        Assert.True(result.Succeeded, Errors(result));
+        Assert.Equal(expected, result.Config!.LogLevel);
     }
 
     [Fact]

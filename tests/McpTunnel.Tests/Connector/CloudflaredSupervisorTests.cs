@@ -41,6 +41,7 @@ public sealed class CloudflaredSupervisorTests : IDisposable
         {
             Binary = StandIn.Wrapper(_directory, all, preamble),
             GatewayUrl = new Uri("http://127.0.0.1:8080"),
+            MetricsAddress = new McpTunnel.Configuration.CloudflaredConfig().MetricsAddr.ToString(),
             ConfigFile = _directory.Write("cloudflared.yml", "{}\n"),
             Token = new TokenSource(tokenFile, "test token file"),
             GracePeriod = grace ?? TimeSpan.FromSeconds(2),
