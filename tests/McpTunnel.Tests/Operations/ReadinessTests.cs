@@ -30,6 +30,9 @@ public sealed class ReadinessTests
     {
         Binary = directory.File("cloudflared"),
         GatewayUrl = new Uri("http://127.0.0.1:8080"),
+        MetricsAddress = new McpTunnel.Configuration.CloudflaredConfig().MetricsAddr.ToString(),
+        GracePeriod = new McpTunnel.Configuration.CloudflaredConfig().GracePeriod,
+        KillMargin = McpTunnel.Configuration.StopBudget.CloudflaredKillMargin,
         ConfigFile = directory.File("cloudflared.yml"),
         Token = new TokenSource(directory.File("tunnel-token"), "test token file"),
     }, NullLogger.Instance);
