@@ -1,6 +1,12 @@
 using System.Net;
 using System.Net.Security;
 using McpTunnel.Configuration;
+using McpTunnel.Gateway.Diagnostics;
+using McpTunnel.Gateway.Forwarding;
+using McpTunnel.Gateway.Routing;
+using McpTunnel.Gateway.Tls;
+using McpTunnel.Gateway.Transport;
+using McpTunnel.Gateway.Upstream;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;

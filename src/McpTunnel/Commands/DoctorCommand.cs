@@ -11,7 +11,9 @@ using CliWrap.Buffered;
 using McpTunnel.Configuration;
 using McpTunnel.Connector;
 using McpTunnel.Credentials;
-using McpTunnel.Gateway;
+using McpTunnel.Gateway.Diagnostics;
+using McpTunnel.Gateway.Tls;
+using McpTunnel.Gateway.Upstream;
 using McpTunnel.Operations;
 using McpTunnel.Run;
 

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using McpTunnel.Configuration;
-using McpTunnel.Gateway;
+using McpTunnel.Gateway.Upstream;
 
 namespace McpTunnel.Commands;
 

@@ -1,4 +1,4 @@
-using McpTunnel.Gateway;
+using McpTunnel.Gateway.Tls;
 
 namespace McpTunnel.Commands;
 

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using McpTunnel.Connector;
 using McpTunnel.Gateway;
+using McpTunnel.Gateway.Diagnostics;
 using Microsoft.AspNetCore.Http;
 
 namespace McpTunnel.Run;

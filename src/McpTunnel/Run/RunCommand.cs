@@ -5,6 +5,7 @@ using McpTunnel.Configuration;
 using McpTunnel.Connector;
 using McpTunnel.Credentials;
 using McpTunnel.Gateway;
+using McpTunnel.Gateway.Tls;
 using McpTunnel.Logging;
 using Microsoft.Extensions.Logging;
 

@@ -4,13 +4,13 @@ using System.Net.Http;
 using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Text;
-using McpTunnel.Gateway;
+using McpTunnel.Gateway.Transport;
 using McpTunnel.Tests.Infrastructure;
 using Microsoft.AspNetCore.Http;
 using ModelContextProtocol.Client;
 using ModelContextProtocol.Protocol;
 using Xunit.Abstractions;
-using Shed = McpTunnel.Gateway.GatewayMetrics.ShedReason;
+using Shed = McpTunnel.Gateway.Diagnostics.GatewayMetrics.ShedReason;
 
 namespace McpTunnel.Tests.Gateway;
 

@@ -4,7 +4,7 @@ using System.Net.Security;
 using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Text;
-using McpTunnel.Gateway;
+using McpTunnel.Gateway.Diagnostics;
 using McpTunnel.Operations;
 using McpTunnel.Tests.Infrastructure;
 

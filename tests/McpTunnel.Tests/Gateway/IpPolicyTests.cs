@@ -1,7 +1,8 @@
 using System.Net;
 using System.Net.Http;
 using McpTunnel.Configuration;
-using McpTunnel.Gateway;
+using McpTunnel.Gateway.Diagnostics;
+using McpTunnel.Gateway.Upstream;
 using McpTunnel.Tests.Infrastructure;
 using Microsoft.Extensions.Logging;
 

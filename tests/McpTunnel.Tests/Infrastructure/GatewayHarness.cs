@@ -1,6 +1,7 @@
 using System.Net.Http;
 using McpTunnel.Configuration;
 using McpTunnel.Gateway;
+using McpTunnel.Gateway.Upstream;
 using McpTunnel.Operations;
 using Microsoft.Extensions.Time.Testing;
 

@@ -1,8 +1,9 @@
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 using McpTunnel.Configuration;
+using McpTunnel.Gateway.Tls;
 
-namespace McpTunnel.Gateway;
+namespace McpTunnel.Gateway.Upstream;
 
 /// <summary>
 /// Certificate trust for <c>https://</c> upstreams (spec 2.5): the certificates in <c>upstream.tls.ca_file</c>,

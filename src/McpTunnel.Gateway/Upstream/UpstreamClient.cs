@@ -1,9 +1,12 @@
 using System.Net;
 using System.Net.Http;
 using McpTunnel.Configuration;
+using McpTunnel.Gateway.Diagnostics;
+using McpTunnel.Gateway.Routing;
+using McpTunnel.Gateway.Tls;
 using Microsoft.Extensions.Logging;
 
-namespace McpTunnel.Gateway;
+namespace McpTunnel.Gateway.Upstream;
 
 /// <summary>
 /// The HTTP client towards upstreams for one configuration: its IP policy, its upstream trust, and the

@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using McpTunnel.Configuration;
 
-namespace McpTunnel.Gateway;
+namespace McpTunnel.Gateway.Transport;
 
 /// <summary>
 /// The connection limits in force: <c>appliance.max_connections</c> and <c>appliance.max_sessions</c>, or, when

@@ -1,9 +1,12 @@
 using System.Net;
 using McpTunnel.Configuration;
+using McpTunnel.Gateway.Diagnostics;
+using McpTunnel.Gateway.Tls;
+using McpTunnel.Gateway.Upstream;
 using Microsoft.Extensions.Logging;
 using Yarp.ReverseProxy.Forwarder;
 
-namespace McpTunnel.Gateway;
+namespace McpTunnel.Gateway.Routing;
 
 /// <summary>
 /// Everything a reload can change, swapped as one object so a request never sees half of it: the routes, the

@@ -1,4 +1,4 @@
-namespace McpTunnel.Gateway;
+namespace McpTunnel.Gateway.Diagnostics;
 
 /// <summary>
 /// Lets one log line through per <see cref="Interval"/> for an event that an attacker can repeat at will (a flood

@@ -1,6 +1,6 @@
 using System.Net;
 
-namespace McpTunnel.Gateway;
+namespace McpTunnel.Gateway.Upstream;
 
 /// <summary>
 /// Replaces the system resolver for upstream names (tests map names such as <c>up.internal</c> to loopback).

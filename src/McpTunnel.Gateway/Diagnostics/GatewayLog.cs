@@ -1,7 +1,7 @@
 using System.Net;
 using Microsoft.Extensions.Logging;
 
-namespace McpTunnel.Gateway;
+namespace McpTunnel.Gateway.Diagnostics;
 
 /// <summary>
 /// Every log line the gateway writes. The leading words of each message are stable: users and alerts

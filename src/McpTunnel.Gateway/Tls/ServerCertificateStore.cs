@@ -1,9 +1,10 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using McpTunnel.Configuration;
+using McpTunnel.Gateway.Diagnostics;
 using Microsoft.Extensions.Logging;
 
-namespace McpTunnel.Gateway;
+namespace McpTunnel.Gateway.Tls;
 
 /// <summary>
 /// Holds the current inner-TLS certificate and reloads it when <c>tls.cert_file</c> or <c>tls.key_file</c>

@@ -1,7 +1,7 @@
 using System.Collections.Frozen;
 using McpTunnel.Configuration;
 
-namespace McpTunnel.Gateway;
+namespace McpTunnel.Gateway.Routing;
 
 /// <summary>
 /// Host-based routing (spec 2.3, open question 7): the exact full host name first, else the host with

@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Logging;
 
-namespace McpTunnel.Gateway;
+namespace McpTunnel.Gateway.Diagnostics;
 
 /// <summary>
 /// The gateway's <c>log_level</c> as a Microsoft.Extensions.Logging filter that a reload can change. A level

@@ -3,9 +3,10 @@ using System.Net.Http;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
+using McpTunnel.Gateway.Diagnostics;
 using Microsoft.Extensions.Logging;
 
-namespace McpTunnel.Gateway;
+namespace McpTunnel.Gateway.Upstream;
 
 /// <summary>
 /// The only way the gateway opens a connection to an upstream (the <c>ConnectCallback</c> of its

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 
-namespace McpTunnel.Gateway;
+namespace McpTunnel.Gateway.Forwarding;
 
 /// <summary>
 /// Learns the JSON-RPC method (and the tool name of a <c>tools/call</c>) of an MCP POST for the access log,

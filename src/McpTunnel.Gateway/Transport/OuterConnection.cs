@@ -1,6 +1,6 @@
 using Microsoft.AspNetCore.Connections;
 
-namespace McpTunnel.Gateway;
+namespace McpTunnel.Gateway.Transport;
 
 /// <summary>
 /// One connection on <c>listen_addr</c> (or the health listener) as <see cref="ConnectionGovernor"/> sees it: first

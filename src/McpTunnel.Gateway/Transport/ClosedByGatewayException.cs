@@ -1,6 +1,6 @@
 using Microsoft.AspNetCore.Connections;
 
-namespace McpTunnel.Gateway;
+namespace McpTunnel.Gateway.Transport;
 
 /// <summary>
 /// The gateway closed a connection itself, for a reason it reports on its own: a limit or a deadline

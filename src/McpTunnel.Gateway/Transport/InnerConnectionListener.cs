@@ -2,7 +2,7 @@ using System.Net;
 using System.Threading.Channels;
 using Microsoft.AspNetCore.Connections;
 
-namespace McpTunnel.Gateway;
+namespace McpTunnel.Gateway.Transport;
 
 /// <summary>
 /// Kestrel's listener for <see cref="InnerEndPoint"/>: instead of accepting sockets it accepts the

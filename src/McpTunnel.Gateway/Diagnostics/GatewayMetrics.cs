@@ -1,4 +1,4 @@
-namespace McpTunnel.Gateway;
+namespace McpTunnel.Gateway.Diagnostics;
 
 /// <summary>
 /// Counters the data path keeps for operators and tests. Plain interlocked fields: the hot path pays one

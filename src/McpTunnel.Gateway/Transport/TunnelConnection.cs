@@ -5,7 +5,7 @@ using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http.Features;
 
-namespace McpTunnel.Gateway;
+namespace McpTunnel.Gateway.Transport;
 
 /// <summary>
 /// A Kestrel connection whose transport is one accepted WebSocket's byte stream. Kestrel runs the inner

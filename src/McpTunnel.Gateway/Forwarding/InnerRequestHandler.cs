@@ -1,12 +1,16 @@
 using System.Net;
 using System.Net.Http;
 using McpTunnel.Configuration;
+using McpTunnel.Gateway.Diagnostics;
+using McpTunnel.Gateway.Routing;
+using McpTunnel.Gateway.Tls;
+using McpTunnel.Gateway.Upstream;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
 using Yarp.ReverseProxy.Forwarder;
 
-namespace McpTunnel.Gateway;
+namespace McpTunnel.Gateway.Forwarding;
 
 /// <summary>
 /// Handles one request that arrived inside inner TLS: route it by host and forward it with YARP's direct

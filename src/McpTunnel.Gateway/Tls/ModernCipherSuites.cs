@@ -1,6 +1,6 @@
 using System.Net.Security;
 
-namespace McpTunnel.Gateway;
+namespace McpTunnel.Gateway.Tls;
 
 /// <summary>
 /// AEAD-only suites with forward secrecy for the inner TLS server (spec 9, question 5: Go-style modern

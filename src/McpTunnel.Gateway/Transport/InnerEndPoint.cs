@@ -1,6 +1,6 @@
 using System.Net;
 
-namespace McpTunnel.Gateway;
+namespace McpTunnel.Gateway.Transport;
 
 /// <summary>
 /// The private endpoint of the inner HTTPS server. It has no socket: its connections are the byte streams

@@ -1,8 +1,9 @@
 using McpTunnel.Configuration;
+using McpTunnel.Gateway.Diagnostics;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
 
-namespace McpTunnel.Gateway;
+namespace McpTunnel.Gateway.Transport;
 
 /// <summary>
 /// Keeps one listener within its limits without falling over: a connection middleware on <c>listen_addr</c> (and,

@@ -1,10 +1,11 @@
 using System.Net.WebSockets;
 using McpTunnel.Configuration;
+using McpTunnel.Gateway.Diagnostics;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 
-namespace McpTunnel.Gateway;
+namespace McpTunnel.Gateway.Transport;
 
 /// <summary>
 /// Serves <c>listen_addr</c>: a WebSocket upgrade on any path (or on <c>appliance.websocket_paths</c>) becomes

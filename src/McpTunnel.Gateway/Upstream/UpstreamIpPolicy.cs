@@ -1,7 +1,7 @@
 using System.Net;
 using McpTunnel.Configuration;
 
-namespace McpTunnel.Gateway;
+namespace McpTunnel.Gateway.Upstream;
 
 /// <summary>
 /// The SSRF defence (spec 2.4, open question 13): an upstream address may be dialled only when it is IPv4

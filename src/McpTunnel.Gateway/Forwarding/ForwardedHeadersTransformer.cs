@@ -1,10 +1,13 @@
 using System.Net.Http;
 using System.Net.Http.Headers;
+using McpTunnel.Gateway.Routing;
+using McpTunnel.Gateway.Transport;
+using McpTunnel.Gateway.Upstream;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Primitives;
 using Yarp.ReverseProxy.Forwarder;
 
-namespace McpTunnel.Gateway;
+namespace McpTunnel.Gateway.Forwarding;
 
 /// <summary>
 /// Request headers towards the upstream (spec 9, question 10): end-to-end headers as received (YARP drops

@@ -1,6 +1,8 @@
+using McpTunnel.Gateway.Diagnostics;
+using McpTunnel.Gateway.Transport;
 using Microsoft.Extensions.Logging;
 
-namespace McpTunnel.Gateway;
+namespace McpTunnel.Gateway.Tls;
 
 /// <summary>
 /// Turns Kestrel's own record of a failed inner handshake into our <c>tls handshake failed: reason</c> line

@@ -3,7 +3,7 @@ using System.Security.Authentication;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 
-namespace McpTunnel.Gateway;
+namespace McpTunnel.Gateway.Tls;
 
 /// <summary>
 /// One loaded certificate and key pair with the TLS options built from it once, so a handshake costs no
