@@ -85,23 +85,6 @@ public sealed class GatewayMetrics
     /// <summary>The <c>status</c> label: the status class (<c>2xx</c> … <c>5xx</c>), <c>other</c> outside 100–599.</summary>
     public static string StatusLabel(int status) => status is >= 100 and <= 599 ? StatusClasses[(status / 100) - 1] : "other";
 
-    /// <summary>Why the gateway closed a connection to protect itself; the metric's <c>reason</c> label.</summary>
-    public enum ShedReason
-    {
-        ConnectionLimit,
-        SessionLimit,
-        UpgradeTimeout,
-        FirstRequestTimeout,
-        HealthLimit,
-    }
-
-    /// <summary>Why the gateway refused a new connection or WebSocket; the metric's <c>reason</c> label.</summary>
-    public enum RefusalReason
-    {
-        ConnectionLimit,
-        SessionLimit,
-    }
-
     private readonly long[] _shed = new long[Enum.GetValues<ShedReason>().Length];
     private readonly long[] _refused = new long[Enum.GetValues<RefusalReason>().Length];
     private long _openConnections;
@@ -159,34 +142,4 @@ public sealed class GatewayMetrics
 
     /// <summary>Request duration histograms by route, for /metrics.</summary>
     public IEnumerable<(string Route, Histogram Histogram)> Durations => _durations.Select(p => (p.Key, p.Value));
-
-    /// <summary>A cumulative histogram with fixed buckets; lock-free.</summary>
-    public sealed class Histogram
-    {
-        private readonly long[] _counts = new long[DurationBuckets.Length + 1];
-        private long _sumMicroseconds;
-
-        public void Observe(double seconds)
-        {
-            var index = Array.FindIndex(DurationBuckets, b => seconds <= b);
-            Interlocked.Increment(ref _counts[index < 0 ? DurationBuckets.Length : index]);
-            Interlocked.Add(ref _sumMicroseconds, (long)(seconds * 1_000_000));
-        }
-
-        public double Sum => Interlocked.Read(ref _sumMicroseconds) / 1_000_000.0;
-
-        /// <summary>Cumulative counts per bucket, the last one being +Inf (the total).</summary>
-        public long[] Cumulative()
-        {
-            var result = new long[_counts.Length];
-            long running = 0;
-            for (var i = 0; i < _counts.Length; i++)
-            {
-                running += Interlocked.Read(ref _counts[i]);
-                result[i] = running;
-            }
-
-            return result;
-        }
-    }
 }

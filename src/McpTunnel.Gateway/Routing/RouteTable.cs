@@ -100,10 +100,3 @@ public sealed class RouteTable
         return host.TrimEnd('.');
     }
 }
-
-/// <summary>One configured route: its key and where it goes.</summary>
-public sealed record Route(string Name, UpstreamTarget Upstream)
-{
-    /// <summary><c>scheme://host:port</c>, built once instead of on every request.</summary>
-    public string DestinationPrefix { get; } = Upstream.DestinationPrefix;
-}

@@ -32,7 +32,6 @@ public sealed class ServerCertificateStore : IDisposable
     private byte[]? _failedHash;
     private bool _failureReported;
 
-
     private ServerCertificateStore(TlsConfig files, ServerCertificate first, byte[] hash, ILogger logger, TimeProvider time, TimeSpan interval, Func<string, IEnumerable<string>>? check)
     {
         _check = check;
@@ -43,9 +42,6 @@ public sealed class ServerCertificateStore : IDisposable
         _time = time;
         _interval = interval;
     }
-
-    /// <summary>Raised after a new pair has been published.</summary>
-    public event Action<ServerCertificate>? Reloaded;
 
     public ServerCertificate Current => _current;
 
@@ -127,7 +123,6 @@ public sealed class ServerCertificateStore : IDisposable
             GatewayLog.CertificateReloaded(_logger, next.Certificate.Subject, Format(next.NotAfter), next.Fingerprint);
             WarnIfExpiring(next);
             Advise(certPem);
-            Reloaded?.Invoke(next);
             return true;
         }
     }

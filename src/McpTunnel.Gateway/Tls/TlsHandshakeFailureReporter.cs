@@ -102,7 +102,7 @@ internal sealed class TlsHandshakeFailureReporter(GatewayMetrics metrics, TimePr
             return next(connection);
         };
 
-    internal sealed class TlsEstablished
+    private sealed class TlsEstablished
     {
         public static readonly TlsEstablished Instance = new();
     }

@@ -123,7 +123,7 @@ internal sealed class ConnectionGovernor
         {
             shed.Abort("closed to admit a newer connection: the connection limit was reached");
             var health = _maxSessions == 0;
-            Shed(health ? GatewayMetrics.ShedReason.HealthLimit : GatewayMetrics.ShedReason.ConnectionLimit);
+            Shed(health ? ShedReason.HealthLimit : ShedReason.ConnectionLimit);
             if (_connectionShedLog.Hit() is var closed and > 0)
             {
                 GatewayLog.ConnectionLimitShed(_logger, _listener, _maxConnections, closed);
@@ -134,7 +134,7 @@ internal sealed class ConnectionGovernor
         {
             // Only when every connection is a session, which max_sessions < max_connections rules out; returning
             // makes Kestrel close the connection.
-            _metrics.ConnectionRefused(GatewayMetrics.RefusalReason.ConnectionLimit);
+            _metrics.ConnectionRefused(RefusalReason.ConnectionLimit);
             if (_connectionRefusedLog.Hit() is var refused and > 0)
             {
                 GatewayLog.ConnectionLimitRefused(_logger, _listener, _maxConnections, refused);
@@ -213,7 +213,7 @@ internal sealed class ConnectionGovernor
         ThreadPool.UnsafeQueueUserWorkItem(static _ => GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true), null);
     }
 
-    private void Shed(GatewayMetrics.ShedReason reason)
+    private void Shed(ShedReason reason)
     {
         Interlocked.Exchange(ref _shedSinceReclaim, 1);
         _metrics.ConnectionShed(reason);
@@ -254,7 +254,7 @@ internal sealed class ConnectionGovernor
         if (shed is not null)
         {
             shed.Abort("closed to admit a newer tunnel session: the session limit was reached");
-            Shed(GatewayMetrics.ShedReason.SessionLimit);
+            Shed(ShedReason.SessionLimit);
             if (_sessionShedLog.Hit() is var closed and > 0)
             {
                 GatewayLog.SessionLimitShed(_logger, _maxSessions, closed);
@@ -266,7 +266,7 @@ internal sealed class ConnectionGovernor
 
     private bool Refuse()
     {
-        _metrics.ConnectionRefused(GatewayMetrics.RefusalReason.SessionLimit);
+        _metrics.ConnectionRefused(RefusalReason.SessionLimit);
         if (_sessionRefusedLog.Hit() is var refused and > 0)
         {
             GatewayLog.SessionLimitRefused(_logger, _maxSessions, refused);
@@ -305,7 +305,7 @@ internal sealed class ConnectionGovernor
         if (phase == OuterConnection.Waiting)
         {
             connection.Abort("the WebSocket upgrade did not complete within appliance.upgrade_timeout");
-            Shed(GatewayMetrics.ShedReason.UpgradeTimeout);
+            Shed(ShedReason.UpgradeTimeout);
             if (_upgradeTimeoutLog.Hit() is var closed and > 0)
             {
                 GatewayLog.UpgradeTimedOut(_logger, GoDuration.Format(_upgradeTimeout ?? TimeSpan.Zero), closed);
@@ -314,7 +314,7 @@ internal sealed class ConnectionGovernor
         else
         {
             connection.Abort("inner TLS and a first request did not complete within appliance.first_request_timeout");
-            Shed(GatewayMetrics.ShedReason.FirstRequestTimeout);
+            Shed(ShedReason.FirstRequestTimeout);
             if (_firstRequestTimeoutLog.Hit() is var closed and > 0)
             {
                 GatewayLog.FirstRequestTimedOut(_logger, GoDuration.Format(_firstRequestTimeout), closed);

@@ -319,10 +319,3 @@ internal sealed class TunnelConnection : ConnectionContext,
         public PipeWriter Output { get; } = output;
     }
 }
-
-/// <summary>What the inner HTTP request can learn about the WebSocket that carries it.</summary>
-public interface ITunnelFeature
-{
-    /// <summary>The address of the peer of the outer WebSocket (cloudflared), for <c>X-Forwarded-For</c>.</summary>
-    IPAddress? OuterRemoteAddress { get; }
-}

@@ -212,24 +212,3 @@ public sealed class UpstreamConnector
         _ => error.ToString(),
     };
 }
-
-/// <summary>The upstream could not be reached (lookup failed, refused, unreachable): the caller gets 502.</summary>
-public class UpstreamDialException : Exception
-{
-    public UpstreamDialException(string message) : base(message) { }
-
-    public UpstreamDialException(string message, Exception inner) : base(message, inner) { }
-}
-
-/// <summary>The TCP connect did not finish within <c>appliance.upstream_connect_timeout</c>: the caller gets 504.</summary>
-public sealed class UpstreamConnectTimeoutException(string message) : UpstreamDialException(message);
-
-/// <summary>The upstream resolved to an address outside <c>upstream.allowed_ips</c>: the caller gets 502.</summary>
-public sealed class UpstreamIpRejectedException(IPAddress address)
-    : UpstreamDialException($"IP validation failed: {address} is not a private address")
-{
-    public IPAddress Address { get; } = address;
-}
-
-/// <summary>The TLS handshake with an https upstream failed (certificate refused, protocol): the caller gets 502.</summary>
-public sealed class UpstreamTlsException(string message, Exception inner) : UpstreamDialException(message, inner);

@@ -10,7 +10,7 @@ using Microsoft.AspNetCore.Http;
 using ModelContextProtocol.Client;
 using ModelContextProtocol.Protocol;
 using Xunit.Abstractions;
-using Shed = McpTunnel.Gateway.Diagnostics.GatewayMetrics.ShedReason;
+using Shed = McpTunnel.Gateway.Diagnostics.ShedReason;
 
 namespace McpTunnel.Tests.Gateway;
 
