@@ -155,7 +155,7 @@ public sealed class ConnectionLimitTests(ITestOutputHelper output)
         }
 
         await using var gateway = await GatewayHarness.StartAsync("echo: http://127.0.0.1:9", $"appliance:\n  health_addr: \"127.0.0.1:{port}\"",
-            health: context => context.Response.WriteAsync("ok\n"));
+            health: new McpTunnel.Run.HealthEndpoint(null, TimeProvider.System));
         const int extra = 40;
         var clients = new List<TcpClient>();
         try

@@ -517,7 +517,7 @@ public sealed class HostileInputTests : IAsyncLifetime
 
         var series = _gateway.Server.Metrics.RequestsByRoute.ToList();
         Assert.Equal([("echo", "GET", "4xx", 1L), ("echo", "_OTHER", "2xx", 40L)], series.OrderBy(s => s.Method, StringComparer.Ordinal).ToList());
-        var metrics = new McpTunnel.Run.HealthEndpoint(() => _gateway.Server, null, TimeProvider.System).Metrics();
+        var metrics = new McpTunnel.Run.HealthEndpoint(null, TimeProvider.System).Metrics(_gateway.Server);
         Assert.Contains("mcp_tunnel_requests_total{route=\"echo\",method=\"_OTHER\",status=\"2xx\"} 40", metrics, StringComparison.Ordinal);
         Assert.DoesNotContain("XXXX", metrics, StringComparison.Ordinal);
         Assert.True(metrics.Length < 8192, $"/metrics is {metrics.Length} bytes");
