@@ -35,14 +35,21 @@ public sealed class UpstreamConnector
     private readonly GatewayMetrics _metrics;
     private readonly ILogger _logger;
     private readonly Func<string, CancellationToken, Task<IPAddress[]>> _resolve;
+    private readonly Func<IPEndPoint, CancellationToken, ValueTask<Stream>> _dial;
     private readonly TimeProvider _time;
 
     /// <param name="trust">The trust for https upstreams; null refuses every https upstream.</param>
     /// <param name="resolve">The name lookup (tests inject one); the default asks the system resolver for A records.</param>
     /// <param name="time">The clock of the connect timeout (tests use a fake one).</param>
+    /// <param name="dial">
+    /// The TCP connect of step 3 to one checked address; the default is <see cref="DialSocketAsync"/>. Tests inject one to
+    /// see whether, and where, a connection was attempted.
+    /// </param>
     public UpstreamConnector(UpstreamIpPolicy policy, TimeSpan connectTimeout, GatewayMetrics metrics, ILogger logger,
-        Func<string, CancellationToken, Task<IPAddress[]>>? resolve = null, UpstreamTrust? trust = null, TimeProvider? time = null)
+        Func<string, CancellationToken, Task<IPAddress[]>>? resolve = null, UpstreamTrust? trust = null, TimeProvider? time = null,
+        Func<IPEndPoint, CancellationToken, ValueTask<Stream>>? dial = null)
     {
+        _dial = dial ?? DialSocketAsync;
         _time = time ?? TimeProvider.System;
         _policy = policy;
         _trust = trust;
@@ -134,33 +141,40 @@ public sealed class UpstreamConnector
         Exception? last = null;
         foreach (var address in addresses)
         {
-            var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
             try
             {
-                await socket.ConnectAsync(new IPEndPoint(address, port), timeout.Token).ConfigureAwait(false);
-                return new NetworkStream(socket, ownsSocket: true);
+                return await _dial(new IPEndPoint(address, port), timeout.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (deadline.IsCancellationRequested)
             {
                 // Even when the caller's token fired as well (the HTTP handler's own, longer ConnectTimeout on a
                 // starved host): ours is the earlier deadline, so this is a connect timeout. A caller that went
                 // away is recognised by the forwarder from the request's own token, whatever we throw here.
-                socket.Dispose();
                 throw new UpstreamConnectTimeoutException($"dial tcp {address}:{port}: i/o timeout after {_connectTimeout.TotalSeconds:0.#}s");
             }
             catch (SocketException ex)
             {
-                socket.Dispose();
                 last = new UpstreamDialException($"dial tcp {address}:{port}: connect: {Describe(ex.SocketErrorCode)}", ex);
-            }
-            catch
-            {
-                socket.Dispose();
-                throw;
             }
         }
 
         throw last!;
+    }
+
+    /// <summary>The production dial: a TCP socket (no Nagle delay) connected to exactly <paramref name="endpoint"/>.</summary>
+    public static async ValueTask<Stream> DialSocketAsync(IPEndPoint endpoint, CancellationToken cancellationToken)
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(endpoint, cancellationToken).ConfigureAwait(false);
+            return new NetworkStream(socket, ownsSocket: true);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
     }
 
     /// <summary>
