@@ -100,10 +100,11 @@ public sealed class IpPolicyTests
             (_, _) => Task.FromResult(new[] { answers[Math.Min(Interlocked.Increment(ref resolutions) - 1, 1)] }));
 
         await using var stream = await connector.ConnectAsync("rebinding.internal", port, CancellationToken.None);
-        using var accepted = await allowed.AcceptTcpClientAsync();
+        Assert.Equal(new IPEndPoint(IPAddress.Loopback, port), ((System.Net.Sockets.NetworkStream)stream).Socket.RemoteEndPoint);
+        // Bounded: a connector that dialled the trap would leave this accept waiting for ever.
+        using var accepted = await allowed.AcceptTcpClientAsync().WaitAsync(TimeSpan.FromSeconds(30));
 
         Assert.Equal(1, resolutions);
-        Assert.Equal(new IPEndPoint(IPAddress.Loopback, port), ((System.Net.Sockets.NetworkStream)stream).Socket.RemoteEndPoint);
         Assert.Equal(new IPEndPoint(IPAddress.Loopback, port), accepted.Client.LocalEndPoint);
     }
 
