@@ -1,6 +1,12 @@
 using System.Net;
 using System.Net.Security;
 using McpTunnel.Configuration;
+using McpTunnel.Gateway.Diagnostics;
+using McpTunnel.Gateway.Forwarding;
+using McpTunnel.Gateway.Routing;
+using McpTunnel.Gateway.Tls;
+using McpTunnel.Gateway.Transport;
+using McpTunnel.Gateway.Upstream;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
@@ -20,7 +26,7 @@ namespace McpTunnel.Gateway;
 /// accepts WebSockets; the private <see cref="InnerEndPoint"/> receives each WebSocket's byte stream and runs
 /// inner TLS and HTTP on it. Requests on the inner endpoint are routed and forwarded.
 /// </summary>
-public sealed class GatewayServer : IAsyncDisposable
+public sealed class GatewayServer : IGatewayStatus, IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly ILogger _logger;
@@ -50,6 +56,10 @@ public sealed class GatewayServer : IAsyncDisposable
 
     public RouteTable Routes => _inner.Routes;
 
+    public DateTimeOffset CertificateNotAfter => Certificates.Current.NotAfter;
+
+    public int CertificateReloads => Certificates.ReloadCount;
+
     /// <summary>The routing state requests start with now (tests watch an old one drain).</summary>
     internal RoutingState RoutingStateForTests => _inner.State;
 
@@ -64,11 +74,12 @@ public sealed class GatewayServer : IAsyncDisposable
 
     /// <summary>
     /// Builds the gateway. Throws <see cref="CertificateLoadException"/> when the certificate pair or the
-    /// upstream CA file cannot be used. <paramref name="upstreamResolver"/> replaces the system resolver for
+    /// upstream CA file cannot be used. <paramref name="health"/>, when given and <c>appliance.health_addr</c> is set,
+    /// answers the health listener with this gateway's status. <paramref name="upstreamResolver"/> replaces the system resolver for
     /// upstream names (tests). <paramref name="certificateCheck"/> judges the server certificate at start and on
     /// each reload (see <see cref="ServerCertificateStore.Open"/>).
     /// </summary>
-    public static GatewayServer Create(GatewayConfig config, ILoggerProvider logs, TimeProvider? time = null, RequestDelegate? health = null,
+    public static GatewayServer Create(GatewayConfig config, ILoggerProvider logs, TimeProvider? time = null, IHealthHandler? health = null,
         UpstreamResolver? upstreamResolver = null, Func<string, IEnumerable<string>>? certificateCheck = null)
     {
         var metrics = new GatewayMetrics();
@@ -138,10 +149,12 @@ public sealed class GatewayServer : IAsyncDisposable
         var app = builder.Build();
         var outer = app.Services.GetRequiredService<OuterWebSocketHandler>();
         var inner = app.Services.GetRequiredService<InnerRequestHandler>();
-        if (healthEndpoint is not null)
+        var server = new GatewayServer(app, config, certificates, metrics, inner, logLevel, limits, gatewayLogger);
+        if (health is not null && healthEndpoint is not null)
         {
             // The health listener is a plain loopback socket of its own; it never reaches a route.
-            app.MapWhen(context => context.Features.Get<ITunnelFeature>() is null && IsHealth(context, healthEndpoint), branch => branch.Run(health!));
+            app.MapWhen(context => context.Features.Get<ITunnelFeature>() is null && IsHealth(context, healthEndpoint),
+                branch => branch.Run(context => health.HandleAsync(context, server)));
         }
 
         app.MapWhen(static context => context.Features.Get<ITunnelFeature>() is null, branch =>
@@ -152,7 +165,7 @@ public sealed class GatewayServer : IAsyncDisposable
         app.Run(context => context.Features.Get<ITunnelFeature>() is TunnelConnection { Outer: { } session }
             ? TrackAsync(session, context, inner.HandleAsync)
             : inner.HandleAsync(context));
-        return new GatewayServer(app, config, certificates, metrics, inner, logLevel, limits, gatewayLogger);
+        return server;
     }
 
     private static bool IsHealth(HttpContext context, IPEndPoint health) => context.Connection.LocalPort == health.Port;

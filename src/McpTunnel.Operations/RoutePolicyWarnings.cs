@@ -1,8 +1,10 @@
 using System.Net;
 using System.Net.Sockets;
 using McpTunnel.Configuration;
+using McpTunnel.Gateway.Upstream;
 using McpTunnel.Gateway;
 using Microsoft.Extensions.Logging.Abstractions;
+using McpTunnel.Gateway.Diagnostics;
 
 namespace McpTunnel.Operations;
 

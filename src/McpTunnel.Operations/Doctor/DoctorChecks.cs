@@ -10,6 +10,9 @@ using McpTunnel.Configuration;
 using McpTunnel.Connector;
 using McpTunnel.Credentials;
 using McpTunnel.Gateway;
+using McpTunnel.Gateway.Upstream;
+using McpTunnel.Gateway.Diagnostics;
+using McpTunnel.Gateway.Tls;
 
 namespace McpTunnel.Operations.Doctor;
 

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using McpTunnel.Connector;
 using McpTunnel.Gateway;
+using McpTunnel.Gateway.Diagnostics;
 using Microsoft.AspNetCore.Http;
 
 namespace McpTunnel.Operations.Health;
@@ -12,9 +13,9 @@ namespace McpTunnel.Operations.Health;
 /// warns when no route is configured)
 /// and <c>/metrics</c> (Prometheus text). Every metric is listed in docs/operations.md.
 /// </summary>
-public sealed class HealthEndpoint(Func<GatewayServer?> gateway, CloudflaredSupervisor? connector, TimeProvider time)
+public sealed class HealthEndpoint(CloudflaredSupervisor? connector, TimeProvider time) : IHealthHandler
 {
-    public async Task HandleAsync(HttpContext context)
+    public async Task HandleAsync(HttpContext context, IGatewayStatus gateway)
     {
         var path = context.Request.Path.Value;
         context.Response.ContentType = "text/plain; charset=utf-8";
@@ -24,13 +25,13 @@ public sealed class HealthEndpoint(Func<GatewayServer?> gateway, CloudflaredSupe
                 await context.Response.WriteAsync("ok\n").ConfigureAwait(false);
                 return;
             case "/readyz":
-                var (ready, report) = Readiness();
+                var (ready, report) = Readiness(gateway);
                 context.Response.StatusCode = ready ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable;
                 await context.Response.WriteAsync(report).ConfigureAwait(false);
                 return;
             case "/metrics":
                 context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
-                await context.Response.WriteAsync(Metrics()).ConfigureAwait(false);
+                await context.Response.WriteAsync(Metrics(gateway)).ConfigureAwait(false);
                 return;
             default:
                 context.Response.StatusCode = StatusCodes.Status404NotFound;
@@ -39,23 +40,17 @@ public sealed class HealthEndpoint(Func<GatewayServer?> gateway, CloudflaredSupe
         }
     }
 
-    public (bool Ready, string Report) Readiness()
+    public (bool Ready, string Report) Readiness(IGatewayStatus server)
     {
         var lines = new StringBuilder();
         var ready = true;
-        var server = gateway();
-        if (server is null)
-        {
-            return (false, "config: not loaded yet\n");
-        }
-
         lines.Append("config: ok\n");
         var routes = server.Routes.Routes.Count();
         // Not a readiness failure (the gateway answers, the tunnel is up), but nothing can be reached through it.
         lines.Append(routes == 0
             ? "routes: NONE configured; every request gets 502 No route configured for host; add routes to the config and reload\n"
             : string.Create(CultureInfo.InvariantCulture, $"routes: {routes} configured\n"));
-        var notAfter = server.Certificates.Current.NotAfter;
+        var notAfter = server.CertificateNotAfter;
         if (notAfter <= time.GetUtcNow())
         {
             ready = false;
@@ -83,10 +78,9 @@ public sealed class HealthEndpoint(Func<GatewayServer?> gateway, CloudflaredSupe
         return (ready, lines.ToString());
     }
 
-    public string Metrics()
+    public string Metrics(IGatewayStatus? server)
     {
         var text = new StringBuilder();
-        var server = gateway();
         void Metric(string name, string type, string help, double value, string labels = "")
         {
             text.Append(CultureInfo.InvariantCulture, $"# HELP {name} {help}\n# TYPE {name} {type}\n{name}{labels} {value}\n");
@@ -127,8 +121,8 @@ public sealed class HealthEndpoint(Func<GatewayServer?> gateway, CloudflaredSupe
 
             Metric("mcp_tunnel_websockets_active", "gauge", "Open WebSockets from cloudflared (one inner connection each).", m.ActiveWebSockets);
             Metric("mcp_tunnel_websockets_total", "counter", "WebSockets accepted since start.", m.WebSocketsTotal);
-            Metric("mcp_tunnel_certificate_expiry_timestamp_seconds", "gauge", "When the served certificate expires (Unix time).", server.Certificates.Current.NotAfter.ToUnixTimeSeconds());
-            Metric("mcp_tunnel_certificate_reloads_total", "counter", "Certificate pairs reloaded since start.", server.Certificates.ReloadCount);
+            Metric("mcp_tunnel_certificate_expiry_timestamp_seconds", "gauge", "When the served certificate expires (Unix time).", server.CertificateNotAfter.ToUnixTimeSeconds());
+            Metric("mcp_tunnel_certificate_reloads_total", "counter", "Certificate pairs reloaded since start.", server.CertificateReloads);
         }
 
         if (connector is not null)

@@ -1,5 +1,10 @@
 using McpTunnel.Connector;
+using McpTunnel.Credentials;
+using McpTunnel.Gateway.Diagnostics;
+using McpTunnel.Gateway.Tls;
+using McpTunnel.Gateway.Upstream;
 using McpTunnel.Operations.Doctor;
+using McpTunnel.Operations;
 using McpTunnel.Run;
 
 namespace McpTunnel.Commands;

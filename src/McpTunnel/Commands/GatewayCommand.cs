@@ -1,5 +1,6 @@
 using McpTunnel.Configuration;
 using McpTunnel.Gateway;
+using McpTunnel.Gateway.Tls;
 using McpTunnel.Logging;
 using McpTunnel.Operations;
 

@@ -1,3 +1,4 @@
+using McpTunnel.Gateway.Tls;
 using McpTunnel.Gateway;
 using McpTunnel.Operations;
 

@@ -7,6 +7,7 @@ using Serilog.Events;
 using Serilog.Extensions.Logging;
 using Serilog.Formatting;
 using Serilog.Formatting.Json;
+using McpTunnel.Gateway.Diagnostics;
 
 namespace McpTunnel.Logging;
 

@@ -5,6 +5,7 @@ using McpTunnel.Configuration;
 using McpTunnel.Connector;
 using McpTunnel.Credentials;
 using McpTunnel.Gateway;
+using McpTunnel.Gateway.Tls;
 using McpTunnel.Logging;
 using McpTunnel.Operations;
 using McpTunnel.Operations.Health;
@@ -54,11 +55,11 @@ internal static class RunCommand
             (connector, tokenWatched) = prepared.Value;
         }
 
-        GatewayServer? server = null;
-        var health = config.Appliance.HealthAddr is null ? null : new HealthEndpoint(() => server, connector, TimeProvider.System);
+        GatewayServer server;
+        var health = config.Appliance.HealthAddr is null ? null : new HealthEndpoint(connector, TimeProvider.System);
         try
         {
-            server = GatewayServer.Create(config, provider, health: health is null ? null : health.HandleAsync, certificateCheck: ServerCertificateAdvice.For(config));
+            server = GatewayServer.Create(config, provider, health: health, certificateCheck: ServerCertificateAdvice.For(config));
         }
         catch (CertificateLoadException ex)
         {

@@ -3,6 +3,7 @@ using McpTunnel.Gateway;
 using McpTunnel.Logging;
 using Serilog.Events;
 using MelLevel = Microsoft.Extensions.Logging.LogLevel;
+using McpTunnel.Gateway.Diagnostics;
 
 namespace McpTunnel.Tests.Cli;
 

@@ -61,13 +61,13 @@ public sealed class ServiceStatusTests : IDisposable
     {
         await using (var empty = await GatewayHarness.StartAsync(""))
         {
-            var (ready, report) = new HealthEndpoint(() => empty.Server, null, TimeProvider.System).Readiness();
+            var (ready, report) = new HealthEndpoint(null, TimeProvider.System).Readiness(empty.Server);
             Assert.True(ready, report);
             Assert.Contains("routes: NONE configured; every request gets 502 No route configured for host", report, StringComparison.Ordinal);
         }
 
         await using var one = await GatewayHarness.StartAsync("echo: http://10.0.0.5:9000");
-        Assert.Contains("routes: 1 configured\n", new HealthEndpoint(() => one.Server, null, TimeProvider.System).Readiness().Report, StringComparison.Ordinal);
+        Assert.Contains("routes: 1 configured\n", new HealthEndpoint(null, TimeProvider.System).Readiness(one.Server).Report, StringComparison.Ordinal);
     }
 
     public void Dispose()

@@ -110,7 +110,7 @@ public sealed class FuzzTests
         for (var i = 0; i < 20000; i++)
         {
             var input = Encoding.UTF8.GetBytes(Mutate(random, seed));
-            _ = McpTunnel.Gateway.McpRequestPeek.Parse(input);
+            _ = McpTunnel.Gateway.Forwarding.McpRequestPeek.Parse(input);
         }
     }
 }

@@ -1,6 +1,6 @@
 using System.Globalization;
 using McpTunnel.Configuration;
-using McpTunnel.Gateway;
+using McpTunnel.Gateway.Transport;
 
 namespace McpTunnel.Tests.Configuration;
 

@@ -1,6 +1,7 @@
 using System.Net;
 using McpTunnel.Configuration;
-using McpTunnel.Gateway;
+using McpTunnel.Gateway.Diagnostics;
+using McpTunnel.Gateway.Upstream;
 using McpTunnel.Tests.Infrastructure;
 using Microsoft.Extensions.Time.Testing;
 

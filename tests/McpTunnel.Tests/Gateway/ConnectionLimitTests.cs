@@ -4,13 +4,13 @@ using System.Net.Http;
 using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Text;
-using McpTunnel.Gateway;
+using McpTunnel.Gateway.Transport;
 using McpTunnel.Tests.Infrastructure;
 using Microsoft.AspNetCore.Http;
 using ModelContextProtocol.Client;
 using ModelContextProtocol.Protocol;
 using Xunit.Abstractions;
-using Shed = McpTunnel.Gateway.GatewayMetrics.ShedReason;
+using Shed = McpTunnel.Gateway.Diagnostics.ShedReason;
 
 namespace McpTunnel.Tests.Gateway;
 
@@ -155,7 +155,7 @@ public sealed class ConnectionLimitTests(ITestOutputHelper output)
         }
 
         await using var gateway = await GatewayHarness.StartAsync("echo: http://127.0.0.1:9", $"appliance:\n  health_addr: \"127.0.0.1:{port}\"",
-            health: context => context.Response.WriteAsync("ok\n"));
+            health: new McpTunnel.Operations.Health.HealthEndpoint(null, TimeProvider.System));
         const int extra = 40;
         var clients = new List<TcpClient>();
         try

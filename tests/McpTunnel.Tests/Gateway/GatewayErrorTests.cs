@@ -153,7 +153,7 @@ public sealed class GatewayErrorTests : IAsyncLifetime
     public void Handshake_failure_reasons_use_the_words_of_the_troubleshooting_guide(string openSslError, string expected)
     {
         var exception = new System.Security.Authentication.AuthenticationException("Authentication failed, see inner exception.", new InvalidOperationException(openSslError));
-        Assert.Contains(expected, McpTunnel.Gateway.TlsHandshakeFailureReporter.Describe(exception), StringComparison.Ordinal);
+        Assert.Contains(expected, McpTunnel.Gateway.Tls.TlsHandshakeFailureReporter.Describe(exception), StringComparison.Ordinal);
     }
 
     [Fact]

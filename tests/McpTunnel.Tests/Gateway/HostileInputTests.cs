@@ -4,7 +4,7 @@ using System.Net.Security;
 using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Text;
-using McpTunnel.Gateway;
+using McpTunnel.Gateway.Diagnostics;
 using McpTunnel.Operations;
 using McpTunnel.Tests.Infrastructure;
 
@@ -517,7 +517,7 @@ public sealed class HostileInputTests : IAsyncLifetime
 
         var series = _gateway.Server.Metrics.RequestsByRoute.ToList();
         Assert.Equal([("echo", "GET", "4xx", 1L), ("echo", "_OTHER", "2xx", 40L)], series.OrderBy(s => s.Method, StringComparer.Ordinal).ToList());
-        var metrics = new McpTunnel.Operations.Health.HealthEndpoint(() => _gateway.Server, null, TimeProvider.System).Metrics();
+        var metrics = new McpTunnel.Operations.Health.HealthEndpoint(null, TimeProvider.System).Metrics(_gateway.Server);
         Assert.Contains("mcp_tunnel_requests_total{route=\"echo\",method=\"_OTHER\",status=\"2xx\"} 40", metrics, StringComparison.Ordinal);
         Assert.DoesNotContain("XXXX", metrics, StringComparison.Ordinal);
         Assert.True(metrics.Length < 8192, $"/metrics is {metrics.Length} bytes");
@@ -879,7 +879,7 @@ public sealed class HostileInputTests : IAsyncLifetime
 
         _gateway.Time.Advance(TimeSpan.FromSeconds(10));
         Assert.Empty(await ReadToCloseAsync(silent.GetStream()));
-        Assert.Equal(1, _gateway.Server.Metrics.Shed(GatewayMetrics.ShedReason.UpgradeTimeout));
+        Assert.Equal(1, _gateway.Server.Metrics.Shed(ShedReason.UpgradeTimeout));
         await _gateway.Logs.WaitForAsync("closed connections that did not complete a WebSocket upgrade in time timeout=10s closed=1");
         await AssertStillServes();
     }
@@ -896,7 +896,7 @@ public sealed class HostileInputTests : IAsyncLifetime
 
         _gateway.Time.Advance(TimeSpan.FromSeconds(20));
         Assert.Equal("", await ReadAllAsync(idle.Stream));
-        Assert.Equal(1, _gateway.Server.Metrics.Shed(GatewayMetrics.ShedReason.FirstRequestTimeout));
+        Assert.Equal(1, _gateway.Server.Metrics.Shed(ShedReason.FirstRequestTimeout));
         await _gateway.Logs.WaitForAsync("closed tunnel sessions that did not complete inner TLS and a first request in time timeout=20s closed=1");
 
         // The session that had its first request keeps its connection: the next request reuses it.
@@ -922,7 +922,7 @@ public sealed class HostileInputTests : IAsyncLifetime
         Assert.StartsWith("HTTP/1.1 503", answer, StringComparison.Ordinal);
         Assert.Contains("Retry-After: 5", answer, StringComparison.Ordinal);
         Assert.EndsWith("mcp-tunnel has reached appliance.max_sessions and every tunnel session is busy; try again later.\n", answer, StringComparison.Ordinal);
-        Assert.Equal(1, gateway.Server.Metrics.Refused(GatewayMetrics.RefusalReason.SessionLimit));
+        Assert.Equal(1, gateway.Server.Metrics.Refused(RefusalReason.SessionLimit));
         Assert.Contains("tunnel session limit reached and every session is busy; refused new WebSockets with 503 limit=2 refused=1", gateway.Logs.Messages);
 
         // Once the requests are done the sessions are idle; the next WebSocket closes the oldest of them.
@@ -932,7 +932,7 @@ public sealed class HostileInputTests : IAsyncLifetime
         using var third = gateway.CreateClient();
         using var response = await third.GetAsync(new Uri($"https://{GatewayHarness.Host("echo")}/third"));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.Equal(1, gateway.Server.Metrics.Shed(GatewayMetrics.ShedReason.SessionLimit));
+        Assert.Equal(1, gateway.Server.Metrics.Shed(ShedReason.SessionLimit));
         Assert.Contains("tunnel session limit reached; closed the oldest idle sessions, to admit new ones limit=2 closed=1", gateway.Logs.Messages);
     }
 

@@ -1,7 +1,8 @@
 using System.Net;
 using System.Net.Http;
 using McpTunnel.Configuration;
-using McpTunnel.Gateway;
+using McpTunnel.Gateway.Diagnostics;
+using McpTunnel.Gateway.Upstream;
 using McpTunnel.Tests.Infrastructure;
 using Microsoft.Extensions.Logging;
 
@@ -52,18 +53,20 @@ public sealed class IpPolicyTests
     public async Task A_name_resolving_to_any_disallowed_address_is_rejected_before_any_dial()
     {
         var logs = new CapturingLoggerProvider();
-        var dialled = false;
+        var dials = new System.Collections.Concurrent.ConcurrentQueue<IPEndPoint>();
         var metrics = new GatewayMetrics();
         var connector = new UpstreamConnector(Policy("127.0.0.0/8"), TimeSpan.FromSeconds(5), metrics, logs.CreateLogger("test"),
-            (_, _) =>
+            (_, _) => Task.FromResult(new[] { IPAddress.Parse("127.0.0.1"), IPAddress.Parse("203.0.113.9") }),
+            dial: (endpoint, cancellationToken) =>
             {
-                dialled = true; // resolution happened; a dial would need a socket, which the rejection prevents
-                return Task.FromResult(new[] { IPAddress.Parse("127.0.0.1"), IPAddress.Parse("203.0.113.9") });
+                dials.Enqueue(endpoint);
+                return UpstreamConnector.DialSocketAsync(endpoint, cancellationToken);
             });
 
         var error = await Assert.ThrowsAsync<UpstreamIpRejectedException>(() => connector.ConnectAsync("mixed.example", 9, CancellationToken.None).AsTask());
         Assert.Equal(IPAddress.Parse("203.0.113.9"), error.Address);
-        Assert.True(dialled);
+        // Not even the allowed first address was dialled: the whole name is refused before any connect.
+        Assert.Empty(dials);
         Assert.Contains(logs.Messages, m => m.StartsWith("IP validation failed: 203.0.113.9 is not a private address", StringComparison.Ordinal));
         Assert.Equal(1, metrics.IpRejections);
     }
@@ -77,23 +80,54 @@ public sealed class IpPolicyTests
         Assert.Contains("no IPv4 address", error.Message, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// DNS rebinding: the name answers an allowed address first and a disallowed one afterwards. The connector looks the
+    /// name up once and the socket connects to the address that was checked (UpstreamConnector, remark 3); a second lookup
+    /// for the connect would land on the trap listening at the disallowed address.
+    /// </summary>
     [Fact]
-    public async Task The_checked_address_is_the_one_dialled()
+    public async Task A_rebinding_name_is_dialled_at_the_address_that_was_checked()
     {
-        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        using var allowed = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        allowed.Start();
+        var port = ((IPEndPoint)allowed.LocalEndpoint).Port;
+        var disallowed = IPAddress.Parse("127.0.0.2");
+        using var trap = new System.Net.Sockets.TcpListener(disallowed, port);
+        trap.Start();
+        var answers = new[] { IPAddress.Loopback, disallowed };
         var resolutions = 0;
-        var connector = new UpstreamConnector(Policy("127.0.0.0/8"), TimeSpan.FromSeconds(5), new GatewayMetrics(), new CapturingLoggerProvider().CreateLogger("t"),
-            (_, _) =>
-            {
-                resolutions++;
-                return Task.FromResult(new[] { IPAddress.Loopback });
-            });
-        await using var stream = await connector.ConnectAsync("upstream.internal", port, CancellationToken.None);
-        using var accepted = await listener.AcceptTcpClientAsync();
+        var connector = new UpstreamConnector(Policy("127.0.0.1/32"), TimeSpan.FromSeconds(5), new GatewayMetrics(), new CapturingLoggerProvider().CreateLogger("t"),
+            (_, _) => Task.FromResult(new[] { answers[Math.Min(Interlocked.Increment(ref resolutions) - 1, 1)] }));
+
+        await using var stream = await connector.ConnectAsync("rebinding.internal", port, CancellationToken.None);
+        Assert.Equal(new IPEndPoint(IPAddress.Loopback, port), ((System.Net.Sockets.NetworkStream)stream).Socket.RemoteEndPoint);
+        // Bounded: a connector that dialled the trap would leave this accept waiting for ever.
+        using var accepted = await allowed.AcceptTcpClientAsync().WaitAsync(TimeSpan.FromSeconds(30));
+
         Assert.Equal(1, resolutions);
-        Assert.Equal(IPAddress.Loopback, ((IPEndPoint)accepted.Client.RemoteEndPoint!).Address);
+        Assert.Equal(new IPEndPoint(IPAddress.Loopback, port), accepted.Client.LocalEndPoint);
+    }
+
+    /// <summary>The reverse order: the first answer is the disallowed one, so the request is refused, with no retry of the lookup and no dial.</summary>
+    [Fact]
+    public async Task A_rebinding_name_whose_checked_answer_is_disallowed_is_refused_without_a_dial()
+    {
+        var answers = new[] { IPAddress.Parse("127.0.0.2"), IPAddress.Loopback };
+        var resolutions = 0;
+        var dials = 0;
+        var connector = new UpstreamConnector(Policy("127.0.0.1/32"), TimeSpan.FromSeconds(5), new GatewayMetrics(), new CapturingLoggerProvider().CreateLogger("t"),
+            (_, _) => Task.FromResult(new[] { answers[Math.Min(Interlocked.Increment(ref resolutions) - 1, 1)] }),
+            dial: (endpoint, cancellationToken) =>
+            {
+                Interlocked.Increment(ref dials);
+                return UpstreamConnector.DialSocketAsync(endpoint, cancellationToken);
+            });
+
+        var error = await Assert.ThrowsAsync<UpstreamIpRejectedException>(() => connector.ConnectAsync("rebinding.internal", 9, CancellationToken.None).AsTask());
+
+        Assert.Equal(IPAddress.Parse("127.0.0.2"), error.Address);
+        Assert.Equal(1, resolutions);
+        Assert.Equal(0, dials);
     }
 
     [Fact]

@@ -1,5 +1,5 @@
 using McpTunnel.Configuration;
-using McpTunnel.Gateway;
+using McpTunnel.Gateway.Routing;
 
 namespace McpTunnel.Tests.Gateway;
 
@@ -52,5 +52,5 @@ public sealed class McpRequestPeekTests
     [InlineData("""[{"method":"tools/list"}]""", null, null)]
     [InlineData("""not json""", null, null)]
     public void The_method_and_tool_name_are_read_without_the_payload(string json, string? method, string? tool) =>
-        Assert.Equal((method, tool), McpTunnel.Gateway.McpRequestPeek.Parse(System.Text.Encoding.UTF8.GetBytes(json)));
+        Assert.Equal((method, tool), McpTunnel.Gateway.Forwarding.McpRequestPeek.Parse(System.Text.Encoding.UTF8.GetBytes(json)));
 }

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Http;
 using System.Text.Json;
-using McpTunnel.Gateway;
+using McpTunnel.Gateway.Upstream;
 using McpTunnel.Tests.Infrastructure;
 
 namespace McpTunnel.Tests.Gateway;

@@ -1,6 +1,7 @@
 using System.Net.Http;
 using McpTunnel.Configuration;
 using McpTunnel.Gateway;
+using McpTunnel.Gateway.Upstream;
 using McpTunnel.Operations;
 using Microsoft.Extensions.Time.Testing;
 
@@ -39,7 +40,7 @@ public sealed class GatewayHarness : IAsyncDisposable
     /// <summary>Starts a gateway. <paramref name="routesYaml"/> is the body of <c>routes:</c>, one route per line.</summary>
     /// <param name="upstreamResolver">Replaces DNS for upstream names (e.g. <c>up.internal</c> to loopback).</param>
     public static async Task<GatewayHarness> StartAsync(string routesYaml, string extraYaml = "", TestPki? pki = null, string logLevel = "debug", UpstreamResolver? upstreamResolver = null,
-        Microsoft.AspNetCore.Http.RequestDelegate? health = null, Func<GatewayConfig, Func<string, IEnumerable<string>>>? certificateCheck = null, Action<TempDirectory, TestPki>? prepare = null)
+        IHealthHandler? health = null, Func<GatewayConfig, Func<string, IEnumerable<string>>>? certificateCheck = null, Action<TempDirectory, TestPki>? prepare = null)
     {
         var directory = new TempDirectory();
         pki ??= new TestPki();

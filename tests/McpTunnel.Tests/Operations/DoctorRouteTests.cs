@@ -3,6 +3,7 @@ using McpTunnel.Configuration;
 using McpTunnel.Gateway;
 using McpTunnel.Operations.Doctor;
 using McpTunnel.Tests.Infrastructure;
+using McpTunnel.Gateway.Upstream;
 
 namespace McpTunnel.Tests.Operations;
 

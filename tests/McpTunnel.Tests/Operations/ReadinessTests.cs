@@ -1,6 +1,7 @@
 using System.Globalization;
 using McpTunnel.Connector;
 using McpTunnel.Operations.Health;
+using McpTunnel.Gateway;
 using McpTunnel.Tests.Infrastructure;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -15,13 +16,13 @@ namespace McpTunnel.Tests.Operations;
 /// </summary>
 public sealed class ReadinessTests
 {
-    private static async Task<(int Status, string Body)> GetAsync(HealthEndpoint health, string path)
+    private static async Task<(int Status, string Body)> GetAsync(HealthEndpoint health, IGatewayStatus gateway, string path)
     {
         var context = new DefaultHttpContext();
         context.Request.Path = path;
         using var body = new MemoryStream();
         context.Response.Body = body;
-        await health.HandleAsync(context);
+        await health.HandleAsync(context, gateway);
         return (context.Response.StatusCode, System.Text.Encoding.UTF8.GetString(body.ToArray()));
     }
 
@@ -42,7 +43,7 @@ public sealed class ReadinessTests
     {
         await using var gateway = await GatewayHarness.StartAsync("echo: http://10.0.0.5:9000");
 
-        var (status, body) = await GetAsync(new HealthEndpoint(() => gateway.Server, null, TimeProvider.System), "/readyz");
+        var (status, body) = await GetAsync(new HealthEndpoint(null, TimeProvider.System), gateway.Server, "/readyz");
 
         Assert.True(status == StatusCodes.Status200OK, body);
         Assert.Equal("config: ok\nroutes: 1 configured\n" +
@@ -51,12 +52,25 @@ public sealed class ReadinessTests
     }
 
     [Fact]
-    public async Task Not_ready_until_the_configuration_is_loaded()
+    public async Task The_health_listener_answers_readyz_with_the_status_of_the_gateway_that_hosts_it()
     {
-        var (status, body) = await GetAsync(new HealthEndpoint(() => null, null, TimeProvider.System), "/readyz");
+        // There is no "configuration not loaded" state any more: the gateway that loaded it hosts the health
+        // listener and hands its own status to the handler with each request (IGatewayStatus).
+        int port;
+        using (var free = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0))
+        {
+            free.Start();
+            port = ((System.Net.IPEndPoint)free.LocalEndpoint).Port;
+        }
 
-        Assert.Equal(StatusCodes.Status503ServiceUnavailable, status);
-        Assert.Equal("config: not loaded yet\n", body);
+        await using var gateway = await GatewayHarness.StartAsync("echo: http://10.0.0.5:9000", $"appliance:\n  health_addr: \"127.0.0.1:{port}\"",
+            health: new HealthEndpoint(null, TimeProvider.System));
+        using var http = new System.Net.Http.HttpClient();
+        using var response = await http.GetAsync(new Uri($"http://127.0.0.1:{port}/readyz"));
+        var body = await response.Content.ReadAsStringAsync();
+
+        Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+        Assert.StartsWith("config: ok\nroutes: 1 configured\n", body, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -65,11 +79,11 @@ public sealed class ReadinessTests
         await using var gateway = await GatewayHarness.StartAsync("echo: http://10.0.0.5:9000");
         var notAfter = gateway.Server.Certificates.Current.NotAfter;
         var clock = new FakeTimeProvider(notAfter - TimeSpan.FromMinutes(1));
-        var health = new HealthEndpoint(() => gateway.Server, null, clock);
-        Assert.Equal(StatusCodes.Status200OK, (await GetAsync(health, "/readyz")).Status);
+        var health = new HealthEndpoint(null, clock);
+        Assert.Equal(StatusCodes.Status200OK, (await GetAsync(health, gateway.Server, "/readyz")).Status);
 
         clock.Advance(TimeSpan.FromMinutes(2));
-        var (status, body) = await GetAsync(health, "/readyz");
+        var (status, body) = await GetAsync(health, gateway.Server, "/readyz");
 
         Assert.Equal(StatusCodes.Status503ServiceUnavailable, status);
         Assert.Contains(string.Create(CultureInfo.InvariantCulture, $"certificate: EXPIRED at {notAfter:yyyy-MM-ddTHH:mm:ssZ}; run mcp-tunnel setup renew-cert\n"), body, StringComparison.Ordinal);
@@ -84,7 +98,7 @@ public sealed class ReadinessTests
         using var directory = new TempDirectory();
         using var connector = NotConnected(directory);
 
-        var (status, body) = await GetAsync(new HealthEndpoint(() => gateway.Server, connector, TimeProvider.System), "/readyz");
+        var (status, body) = await GetAsync(new HealthEndpoint(connector, TimeProvider.System), gateway.Server, "/readyz");
 
         Assert.Equal(StatusCodes.Status503ServiceUnavailable, status);
         Assert.Contains($"cloudflared: NOT READY, {connector.Status}\n", body, StringComparison.Ordinal);
@@ -96,7 +110,7 @@ public sealed class ReadinessTests
     {
         await using var gateway = await GatewayHarness.StartAsync("");
 
-        var (status, body) = await GetAsync(new HealthEndpoint(() => gateway.Server, null, TimeProvider.System), "/readyz");
+        var (status, body) = await GetAsync(new HealthEndpoint(null, TimeProvider.System), gateway.Server, "/readyz");
 
         Assert.Equal(StatusCodes.Status200OK, status);
         Assert.Contains("routes: NONE configured; every request gets 502 No route configured for host; add routes to the config and reload\n", body, StringComparison.Ordinal);

@@ -1,0 +1,145 @@
+namespace McpTunnel.Gateway.Diagnostics;
+
+/// <summary>
+/// Counters the data path keeps for operators and tests. Plain interlocked fields: the hot path pays one
+/// atomic add per event and nothing when nobody reads them. Every label value comes from a closed set, never
+/// from what a client sent: route names from the configuration, HTTP methods from <see cref="MethodLabel"/>
+/// (the standard methods, else <c>_OTHER</c>), status classes from <see cref="StatusLabel"/>, handshake failure
+/// reasons from a fixed list; so no request can add a series.
+/// </summary>
+public sealed class GatewayMetrics
+{
+    private long _activeWebSockets;
+    private long _webSocketsTotal;
+    private long _requests;
+    private long _noRoute;
+    private long _ipRejections;
+    private long _tlsHandshakeFailures;
+    private long _upstreamErrors;
+    private long _clientErrors;
+
+    public long ActiveWebSockets => Interlocked.Read(ref _activeWebSockets);
+
+    public long WebSocketsTotal => Interlocked.Read(ref _webSocketsTotal);
+
+    public long Requests => Interlocked.Read(ref _requests);
+
+    public long NoRoute => Interlocked.Read(ref _noRoute);
+
+    public long IpRejections => Interlocked.Read(ref _ipRejections);
+
+    public long TlsHandshakeFailures => Interlocked.Read(ref _tlsHandshakeFailures);
+
+    public long UpstreamErrors => Interlocked.Read(ref _upstreamErrors);
+
+    /// <summary>Requests refused or failed because of the client: an invalid Host, CONNECT, a malformed body, a client that went away mid-response.</summary>
+    public long ClientErrors => Interlocked.Read(ref _clientErrors);
+
+    internal void WebSocketOpened()
+    {
+        Interlocked.Increment(ref _activeWebSockets);
+        Interlocked.Increment(ref _webSocketsTotal);
+    }
+
+    internal void WebSocketClosed() => Interlocked.Decrement(ref _activeWebSockets);
+
+    internal void RequestStarted() => Interlocked.Increment(ref _requests);
+
+    internal void NoRouteForHost() => Interlocked.Increment(ref _noRoute);
+
+    internal void IpRejected() => Interlocked.Increment(ref _ipRejections);
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long[]> _tlsFailuresByReason = new();
+
+    internal void TlsHandshakeFailed(string reason)
+    {
+        Interlocked.Increment(ref _tlsHandshakeFailures);
+        Interlocked.Increment(ref _tlsFailuresByReason.GetOrAdd(reason, static _ => new long[1])[0]);
+    }
+
+    /// <summary>Failed handshakes by reason: unknown_ca, bad_certificate, expired, plaintext, protocol, timeout, closed, other.</summary>
+    public IEnumerable<(string Reason, long Count)> TlsHandshakeFailuresByReason =>
+        _tlsFailuresByReason.Select(p => (p.Key, Interlocked.Read(ref p.Value[0])));
+
+    internal void UpstreamError() => Interlocked.Increment(ref _upstreamErrors);
+
+    internal void ClientError() => Interlocked.Increment(ref _clientErrors);
+
+    /// <summary>The <c>method</c> label: the method's canonical name when it is one of RFC 9110's or PATCH, else <c>_OTHER</c>.</summary>
+    public static string MethodLabel(string method) => method switch
+    {
+        "GET" => "GET",
+        "POST" => "POST",
+        "DELETE" => "DELETE",
+        "PUT" => "PUT",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        "PATCH" => "PATCH",
+        "CONNECT" => "CONNECT",
+        "TRACE" => "TRACE",
+        _ => "_OTHER",
+    };
+
+    private static readonly string[] StatusClasses = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+    /// <summary>The <c>status</c> label: the status class (<c>2xx</c> … <c>5xx</c>), <c>other</c> outside 100–599.</summary>
+    public static string StatusLabel(int status) => status is >= 100 and <= 599 ? StatusClasses[(status / 100) - 1] : "other";
+
+    private readonly long[] _shed = new long[Enum.GetValues<ShedReason>().Length];
+    private readonly long[] _refused = new long[Enum.GetValues<RefusalReason>().Length];
+    private long _openConnections;
+
+    /// <summary>Connections open on <c>listen_addr</c>, tunnel sessions included.</summary>
+    public long OpenConnections => Interlocked.Read(ref _openConnections);
+
+    internal void ConnectionOpened() => Interlocked.Increment(ref _openConnections);
+
+    internal void ConnectionClosed() => Interlocked.Decrement(ref _openConnections);
+
+    private long _memoryReclaims;
+
+    /// <summary>Collections the gateway asked for after a flood of connections ended (ConnectionGovernor).</summary>
+    public long MemoryReclaims => Interlocked.Read(ref _memoryReclaims);
+
+    internal void MemoryReclaimed() => Interlocked.Increment(ref _memoryReclaims);
+
+    internal void ConnectionShed(ShedReason reason) => Interlocked.Increment(ref _shed[(int)reason]);
+
+    internal void ConnectionRefused(RefusalReason reason) => Interlocked.Increment(ref _refused[(int)reason]);
+
+    public long Shed(ShedReason reason) => Interlocked.Read(ref _shed[(int)reason]);
+
+    public long Refused(RefusalReason reason) => Interlocked.Read(ref _refused[(int)reason]);
+
+    /// <summary>The metric label of a reason: <c>connection_limit</c>, <c>first_request_timeout</c>, ...</summary>
+    public static string Label(ShedReason reason) => reason switch
+    {
+        ShedReason.ConnectionLimit => "connection_limit",
+        ShedReason.SessionLimit => "session_limit",
+        ShedReason.UpgradeTimeout => "upgrade_timeout",
+        ShedReason.FirstRequestTimeout => "first_request_timeout",
+        _ => "health_limit",
+    };
+
+    public static string Label(RefusalReason reason) => reason == RefusalReason.ConnectionLimit ? "connection_limit" : "session_limit";
+
+    /// <summary>Upper bounds, in seconds, of the request duration histogram buckets.</summary>
+    public static readonly double[] DurationBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Route, string Method, string Status), long[]> _byRoute = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Histogram> _durations = new();
+
+    internal void RequestFinished(string route, string method, int status, TimeSpan elapsed)
+    {
+        var counter = _byRoute.GetOrAdd((route, MethodLabel(method), StatusLabel(status)), static _ => new long[1]);
+        Interlocked.Increment(ref counter[0]);
+        _durations.GetOrAdd(route, static _ => new Histogram()).Observe(elapsed.TotalSeconds);
+    }
+
+    /// <summary>Requests by route, method label and status class, for /metrics.</summary>
+    public IEnumerable<(string Route, string Method, string Status, long Count)> RequestsByRoute =>
+        _byRoute.Select(p => (p.Key.Route, p.Key.Method, p.Key.Status, Interlocked.Read(ref p.Value[0])));
+
+    /// <summary>Request duration histograms by route, for /metrics.</summary>
+    public IEnumerable<(string Route, Histogram Histogram)> Durations => _durations.Select(p => (p.Key, p.Value));
+}

@@ -1,0 +1,70 @@
+namespace McpTunnel.Gateway.Forwarding;
+
+/// <summary>A read-through stream that keeps a copy of the first bytes it passes on (the first <see cref="McpRequestPeek.MaxBytes"/>).</summary>
+internal sealed class CapturingStream(Stream inner) : Stream
+{
+    private readonly byte[] _buffer = new byte[McpRequestPeek.MaxBytes];
+    private int _length;
+    private bool _overflow;
+
+    public ReadOnlySpan<byte> Captured => _buffer.AsSpan(0, _length);
+
+    /// <summary>True when the whole body was read and fitted in the window.</summary>
+    public bool Complete { get; private set; }
+
+    public long BytesRead { get; private set; }
+
+    public override bool CanRead => true;
+
+    public override bool CanSeek => false;
+
+    public override bool CanWrite => false;
+
+    public override long Length => throw new NotSupportedException();
+
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        var read = await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+        Keep(buffer.Span[..read]);
+        return read;
+    }
+
+    public override int Read(byte[] buffer, int offset, int count)
+    {
+        var read = inner.Read(buffer, offset, count);
+        Keep(buffer.AsSpan(offset, read));
+        return read;
+    }
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    private void Keep(ReadOnlySpan<byte> data)
+    {
+        BytesRead += data.Length;
+        if (data.Length == 0)
+        {
+            Complete = !_overflow;
+            return;
+        }
+
+        if (_overflow || _length + data.Length > _buffer.Length)
+        {
+            _overflow = true;
+            return;
+        }
+
+        data.CopyTo(_buffer.AsSpan(_length));
+        _length += data.Length;
+    }
+
+    public override void Flush() { }
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+}

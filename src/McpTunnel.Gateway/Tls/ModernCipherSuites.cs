@@ -1,0 +1,23 @@
+using System.Net.Security;
+
+namespace McpTunnel.Gateway.Tls;
+
+/// <summary>
+/// AEAD-only suites with forward secrecy for the inner TLS server (spec 9, question 5: Go-style modern
+/// defaults). TLS 1.3 suites are listed too because on Linux the policy applies to both versions.
+/// </summary>
+internal static class ModernCipherSuites
+{
+    public static readonly CipherSuitesPolicy Policy = new(
+    [
+        TlsCipherSuite.TLS_AES_128_GCM_SHA256,
+        TlsCipherSuite.TLS_AES_256_GCM_SHA384,
+        TlsCipherSuite.TLS_CHACHA20_POLY1305_SHA256,
+        TlsCipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        TlsCipherSuite.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+        TlsCipherSuite.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+        TlsCipherSuite.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+        TlsCipherSuite.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+        TlsCipherSuite.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+    ]);
+}
