@@ -48,6 +48,7 @@ public sealed class CloudflaredSupervisorTests : IDisposable
             ReadyPollInterval = TimeSpan.FromMilliseconds(100),
             RestartBackoffInitial = TimeSpan.FromMilliseconds(100),
             ConfigErrorBackoff = TimeSpan.FromHours(1),
+            WriteSecretFile = McpTunnel.Credentials.AtomicFile.Write,
         };
     }
 
