@@ -13,7 +13,7 @@ using McpTunnel.Connector;
 using McpTunnel.Credentials;
 using McpTunnel.Gateway;
 using McpTunnel.Operations;
-using McpTunnel.Run;
+using McpTunnel.Hosting;
 
 namespace McpTunnel.Commands;
 

@@ -1,5 +1,6 @@
 using McpTunnel.Configuration;
 using McpTunnel.Gateway;
+using McpTunnel.Hosting;
 using McpTunnel.Logging;
 
 namespace McpTunnel.Commands;
