@@ -4,9 +4,6 @@ using System.Security.Cryptography.X509Certificates;
 
 namespace McpTunnel.Credentials;
 
-/// <summary>One requirement, whether it holds, what was seen, and how to fix it when it does not.</summary>
-public sealed record RequirementCheck(string Subject, string Requirement, bool Passed, string Detail, string? Fix = null);
-
 /// <summary>
 /// Checks a CA and a server certificate against every rule the tunnel edge enforces (spec 3.1 and 3.2). It
 /// parses with .NET's own X.509 code, independently of the BouncyCastle generator, so it also serves as the

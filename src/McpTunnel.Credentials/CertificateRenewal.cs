@@ -2,9 +2,6 @@ using System.Security.Cryptography.X509Certificates;
 
 namespace McpTunnel.Credentials;
 
-/// <summary>What a renewal did.</summary>
-public sealed record RenewalResult(bool Renewed, DateTimeOffset NotAfter, string Reason);
-
 /// <summary>
 /// <c>setup renew-cert</c> and <c>cert renew</c>: a new server certificate (and a fresh key of the same type,
 /// spec open question 25) signed by the stored CA. No API call, no credentials. A no-op while more validity

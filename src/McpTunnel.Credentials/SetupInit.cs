@@ -3,28 +3,6 @@ using McpTunnel.Credentials.Api;
 
 namespace McpTunnel.Credentials;
 
-/// <summary>What <c>setup init</c> was asked to do.</summary>
-public sealed record SetupInitOptions
-{
-    public required DataDirectory Output { get; init; }
-
-    public string? TunnelId { get; init; }
-
-    public TimeSpan CertDuration { get; init; } = CertificateFactory.DefaultServerValidity;
-
-    public string? TokenVersion { get; init; }
-
-    public KeyAlgorithm ServerKey { get; init; } = KeyAlgorithm.EcdsaP256;
-
-    /// <summary>Name given to a tunnel this run creates; a unique suffix is appended.</summary>
-    public string DisplayNamePrefix { get; init; } = $"mcp-tunnel {Environment.MachineName}";
-}
-
-/// <summary>What a run did, for the summary it prints. Holds no secret.</summary>
-public sealed record SetupInitResult(
-    string TunnelId, string TunnelDomain, bool TunnelCreated, bool CaGenerated, bool CaRegistered, string CaFingerprint,
-    DateTimeOffset ServerCertificateNotAfter, bool TokenRotated, string? TokenVersion);
-
 /// <summary>
 /// <c>setup init</c>, in the setup component's order (spec 4.5): credentials, tunnel, CA, server certificate,
 /// token; every file written atomically as soon as it is known.

@@ -10,7 +10,7 @@ internal static class Program
         args = Invocation.Normalize(args, Environment.GetCommandLineArgs().FirstOrDefault(), Cli.Build());
         if (args.Length > 0 && args[0] == "run")
         {
-            Run.SignalDispositions.RestoreForService();
+            Hosting.SignalDispositions.RestoreForService();
         }
 
         return Cli.RunAsync(args);

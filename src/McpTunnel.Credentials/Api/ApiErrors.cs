@@ -63,6 +63,6 @@ internal static class ApiErrors
             advice = "see the API's message";
         }
 
-        return new TunnelsApiException($"{method} /{path} failed: {said}{id}. {advice}.", status, type, apiMessage, requestId);
+        return new TunnelsApiException($"{method} /{path} failed: {said}{id}. {advice}.", status);
     }
 }

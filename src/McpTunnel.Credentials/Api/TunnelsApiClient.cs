@@ -47,7 +47,7 @@ public sealed class TunnelsApiClient
             ApiJsonContext.Default.TokenExchangeResponse, exchange: true, retry: true, cancellationToken).ConfigureAwait(false);
         if (string.IsNullOrEmpty(response.AccessToken))
         {
-            throw new TunnelsApiException("the token exchange answered without an access_token", HttpStatusCode.OK, null, null, null);
+            throw new TunnelsApiException("the token exchange answered without an access_token", HttpStatusCode.OK);
         }
 
         _bearer = response.AccessToken;
@@ -95,13 +95,13 @@ public sealed class TunnelsApiClient
     }
 
     /// <summary>Reveals the current token; the same value until rotated, so it is safe to retry.</summary>
-    public Task<TunnelToken> RevealTokenAsync(string tunnelId, CancellationToken cancellationToken) =>
-        SendAsync<object, TunnelToken>(HttpMethod.Post, $"v1/tunnels/{Uri.EscapeDataString(tunnelId)}/reveal_token", null, null, ApiJsonContext.Default.TunnelToken, false, true, cancellationToken);
+    public Task<TunnelTokenResponse> RevealTokenAsync(string tunnelId, CancellationToken cancellationToken) =>
+        SendAsync<object, TunnelTokenResponse>(HttpMethod.Post, $"v1/tunnels/{Uri.EscapeDataString(tunnelId)}/reveal_token", null, null, ApiJsonContext.Default.TunnelTokenResponse, false, true, cancellationToken);
 
     /// <summary>Rotates the token. Retried on transient failures: a lost rotation only means one more rotation.</summary>
-    public Task<TunnelToken> RotateTokenAsync(string tunnelId, string? reason, CancellationToken cancellationToken) =>
+    public Task<TunnelTokenResponse> RotateTokenAsync(string tunnelId, string? reason, CancellationToken cancellationToken) =>
         SendAsync(HttpMethod.Post, $"v1/tunnels/{Uri.EscapeDataString(tunnelId)}/rotate_token", new RotateTokenRequest(reason),
-            ApiJsonContext.Default.RotateTokenRequest, ApiJsonContext.Default.TunnelToken, false, true, cancellationToken);
+            ApiJsonContext.Default.RotateTokenRequest, ApiJsonContext.Default.TunnelTokenResponse, false, true, cancellationToken);
 
     private async Task<TResponse> SendAsync<TRequest, TResponse>(
         HttpMethod method, string path, TRequest? body, JsonTypeInfo<TRequest>? bodyType, JsonTypeInfo<TResponse> responseType,
@@ -160,11 +160,11 @@ public sealed class TunnelsApiClient
         }
         catch (HttpRequestException ex)
         {
-            throw new TunnelsApiException($"{method} {_base}{Strip(path)}: cannot reach the API ({ex.Message}); check --api-url and outbound HTTPS (port 443) from this host", null, null, null, null, ex);
+            throw new TunnelsApiException($"{method} {_base}{Strip(path)}: cannot reach the API ({ex.Message}); check --api-url and outbound HTTPS (port 443) from this host", null, ex);
         }
         catch (TaskCanceledException ex) when (!cancellationToken.IsCancellationRequested)
         {
-            throw new TunnelsApiException($"{method} {_base}{Strip(path)}: the API did not answer in time", null, null, null, null, ex);
+            throw new TunnelsApiException($"{method} {_base}{Strip(path)}: the API did not answer in time", null, ex);
         }
 
         using (response)
@@ -179,7 +179,7 @@ public sealed class TunnelsApiClient
                 }
                 catch (JsonException ex)
                 {
-                    throw new TunnelsApiException($"{method} {Strip(path)}: unexpected response from the API ({ex.Message})", response.StatusCode, null, null, RequestId(response, null), ex);
+                    throw new TunnelsApiException($"{method} {Strip(path)}: unexpected response from the API ({ex.Message})", response.StatusCode, ex);
                 }
             }
 

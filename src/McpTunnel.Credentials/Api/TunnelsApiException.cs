@@ -8,22 +8,13 @@ namespace McpTunnel.Credentials.Api;
 /// </summary>
 public sealed class TunnelsApiException : CredentialsException
 {
-    public TunnelsApiException(string message, HttpStatusCode? status, string? errorType, string? apiMessage, string? requestId, Exception? inner = null)
+    public TunnelsApiException(string message, HttpStatusCode? status, Exception? inner = null)
         : base(message, inner ?? new InvalidOperationException(message))
     {
         Status = status;
-        ErrorType = errorType;
-        ApiMessage = apiMessage;
-        RequestId = requestId;
     }
 
     public HttpStatusCode? Status { get; }
-
-    public string? ErrorType { get; }
-
-    public string? ApiMessage { get; }
-
-    public string? RequestId { get; }
 
     /// <summary>Worth retrying: the request may succeed unchanged later.</summary>
     public bool IsTransient => Status is null

@@ -1,8 +1,12 @@
 using System.CommandLine;
 using System.CommandLine.Help;
 using System.Reflection;
+using McpTunnel.Commands.Cert;
+using McpTunnel.Commands.Setup;
+using McpTunnel.Commands.Token;
 using McpTunnel.Configuration;
 using McpTunnel.Demo;
+using McpTunnel.Hosting;
 using McpTunnel.Logging;
 
 namespace McpTunnel.Commands;
@@ -94,9 +98,9 @@ internal static class Cli
         root.Subcommands.Add(RunVerb());
         root.Subcommands.Add(GatewayVerb());
         root.Subcommands.Add(ConfigVerb());
-        root.Subcommands.Add(SetupCommands.Build());
-        root.Subcommands.Add(CertCommands.Build());
-        root.Subcommands.Add(TokenCommands.Build());
+        root.Subcommands.Add(SetupCommand.Build());
+        root.Subcommands.Add(CertCommand.Build());
+        root.Subcommands.Add(TokenCommand.Build());
         root.Subcommands.Add(ProbeVerb());
         root.Subcommands.Add(DoctorVerb());
         root.Subcommands.Add(DemoVerb());

@@ -5,7 +5,7 @@ using McpTunnel.Gateway.Tls;
 using McpTunnel.Gateway.Upstream;
 using McpTunnel.Operations.Doctor;
 using McpTunnel.Operations;
-using McpTunnel.Run;
+using McpTunnel.Hosting;
 
 namespace McpTunnel.Commands;
 

@@ -1,6 +1,7 @@
 using McpTunnel.Configuration;
 using McpTunnel.Gateway;
 using McpTunnel.Gateway.Tls;
+using McpTunnel.Hosting;
 using McpTunnel.Logging;
 using McpTunnel.Operations;
 

@@ -2,6 +2,7 @@ using McpTunnel.Commands;
 using McpTunnel.Configuration;
 using McpTunnel.Credentials;
 using McpTunnel.Gateway;
+using McpTunnel.Hosting;
 using McpTunnel.Logging;
 using McpTunnel.Operations;
 

@@ -1,3 +1,5 @@
+using McpTunnel.Hosting;
+
 namespace McpTunnel.Run;
 
 /// <summary>
@@ -6,7 +8,7 @@ namespace McpTunnel.Run;
 /// clears the latter, so the line returns to the tunnel's state instead of saying "reloaded" for ever. The words
 /// are the ones docs/operations.md quotes.
 /// </summary>
-internal sealed class ServiceStatus(SystemdNotifier notifier, string initial, Func<bool> hasRoutes)
+internal sealed class ServiceStatus(ISystemdNotifier notifier, string initial, Func<bool> hasRoutes)
 {
     public const string NoRoutes = "no routes configured: every request gets 502 No route configured for host; add routes to the config and reload";
 
@@ -33,7 +35,7 @@ internal sealed class ServiceStatus(SystemdNotifier notifier, string initial, Fu
         }
     }
 
-    public void Ready() => notifier.Ready(Text);
+    public void Ready() => notifier.Notify($"READY=1\nSTATUS={Text}");
 
     /// <summary>The tunnel's state changed (cloudflared connected, lost its connections, restarts...).</summary>
     public void TunnelChanged(string tunnel)
@@ -43,7 +45,7 @@ internal sealed class ServiceStatus(SystemdNotifier notifier, string initial, Fu
             _tunnel = tunnel;
         }
 
-        notifier.Status(Text);
+        notifier.Notify($"STATUS={Text}");
     }
 
     /// <summary>A reload finished: READY=1 (after RELOADING=1) and the status it leaves behind.</summary>

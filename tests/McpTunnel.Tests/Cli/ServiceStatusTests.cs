@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using System.Text;
+using McpTunnel.Hosting;
 using McpTunnel.Operations.Health;
 using McpTunnel.Run;
 using McpTunnel.Tests.Infrastructure;

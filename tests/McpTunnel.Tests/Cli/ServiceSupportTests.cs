@@ -1,4 +1,5 @@
 using McpTunnel.Commands;
+using McpTunnel.Commands.Token;
 using McpTunnel.Credentials;
 using McpTunnel.Tests.Connector;
 using McpTunnel.Tests.Infrastructure;
@@ -44,7 +45,7 @@ public sealed class ServiceSupportTests : IDisposable
         var token = CloudflaredSupervisorTests.NewToken();
         var output = new StringWriter();
         var error = new StringWriter();
-        Assert.Equal(ExitCodes.Ok, TokenCommands.Set(_directory.Path, new StringReader("\n" + token + "\n\n"), output, error));
+        Assert.Equal(ExitCodes.Ok, TokenSetCommand.Set(_directory.Path, new StringReader("\n" + token + "\n\n"), output, error));
         var file = _directory.File("tunnel-token");
         Assert.Equal(token + "\n", File.ReadAllText(file));
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(file));
@@ -52,7 +53,7 @@ public sealed class ServiceSupportTests : IDisposable
         Assert.DoesNotContain(token, output.ToString(), StringComparison.Ordinal);
 
         var again = new StringWriter();
-        Assert.Equal(ExitCodes.Ok, TokenCommands.Set(_directory.Path, new StringReader(token), again, error));
+        Assert.Equal(ExitCodes.Ok, TokenSetCommand.Set(_directory.Path, new StringReader(token), again, error));
         Assert.Contains("nothing changed", again.ToString(), StringComparison.Ordinal);
         Assert.Empty(error.ToString());
     }
@@ -63,7 +64,7 @@ public sealed class ServiceSupportTests : IDisposable
         var token = CloudflaredSupervisorTests.NewToken();
         _directory.Write("tunnel-token", token + "\n");
         var error = new StringWriter();
-        Assert.Equal(ExitCodes.Usage, TokenCommands.Set(_directory.Path, new StringReader("eyJhIjoi\nx"), new StringWriter(), error));
+        Assert.Equal(ExitCodes.Usage, TokenSetCommand.Set(_directory.Path, new StringReader("eyJhIjoi\nx"), new StringWriter(), error));
         Assert.Contains("not a cloudflared connector token", error.ToString(), StringComparison.Ordinal);
         Assert.Contains("nothing was written", error.ToString(), StringComparison.Ordinal);
         Assert.Equal(token + "\n", File.ReadAllText(_directory.File("tunnel-token")));

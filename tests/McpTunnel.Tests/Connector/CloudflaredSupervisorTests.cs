@@ -20,13 +20,6 @@ public sealed class CloudflaredSupervisorTests : IDisposable
     public static string NewToken() => Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(
         $$"""{"a":"{{Guid.NewGuid():N}}","t":"{{Guid.NewGuid()}}","s":"{{Convert.ToBase64String(Guid.NewGuid().ToByteArray())}}"}"""));
 
-    private static int FreePort()
-    {
-        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
     private string Record => _directory.File("record.json");
 
     /// <summary>
@@ -49,6 +42,7 @@ public sealed class CloudflaredSupervisorTests : IDisposable
             ReadyPollInterval = TimeSpan.FromMilliseconds(100),
             RestartBackoffInitial = TimeSpan.FromMilliseconds(100),
             ConfigErrorBackoff = TimeSpan.FromHours(1),
+            WriteSecretFile = McpTunnel.Credentials.AtomicFile.Write,
         };
     }
 

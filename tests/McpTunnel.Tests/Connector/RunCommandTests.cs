@@ -4,6 +4,7 @@ using System.Net.Http;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
 using McpTunnel.Tests.Infrastructure;
 
 namespace McpTunnel.Tests.Connector;
@@ -23,19 +24,14 @@ public sealed partial class RunCommandTests : IAsyncLifetime
     private Task _drain = Task.CompletedTask;
     private int _gatewayPort;
     private int _healthPort;
+    private int _metricsPort;
     private string _config = "";
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    private readonly string _token = CloudflaredSupervisorTests.NewToken();
 
     private static string MainAssembly() => Path.Combine(AppContext.BaseDirectory, "mcp-tunnel.dll");
 
     private string Yaml(string extraRoutes = "", string logLevel = "info") => $"""
-        listen_addr: "127.0.0.1:{_gatewayPort}"
+        listen_addr: "127.0.0.1:0"
         log_level: {logLevel}
         shutdown_timeout: 10s
         tunnel_domain: {TestPki.Domain}
@@ -52,17 +48,21 @@ public sealed partial class RunCommandTests : IAsyncLifetime
           data_dir: {_directory.Path}
           cloudflared:
             binary: {_directory.File("cloudflared")}
-            metrics_addr: "127.0.0.1:{FreePort()}"
+            metrics_addr: "127.0.0.1:{_metricsPort}"
             grace_period: 2s
         """;
 
     public async Task InitializeAsync()
     {
         _upstream = await EchoUpstream.StartAsync();
-        _gatewayPort = FreePort();
-        _healthPort = FreePort();
+        // The gateway binds port 0 and the test reads the port it got from the log (GatewayPortAsync). The health
+        // listener has no port-0 form (GatewayServer finds it by its configured port) and the metrics port is fixed
+        // on purpose (a fixed port makes a rotation stop the old cloudflared first, which RotatedToken asserts), and
+        // both are bound by the child process, which cannot be handed a socket: they are picked here.
+        _healthPort = LoopbackPort.PickForAnotherListener();
+        _metricsPort = LoopbackPort.PickForAnotherListener();
         new TestPki().WriteTo(_directory);
-        _directory.Write("tunnel-token", CloudflaredSupervisorTests.NewToken() + "\n");
+        _directory.Write("tunnel-token", _token + "\n");
         var fake = Directory.EnumerateFiles(Path.Combine(RepoRoot(), "tests", "FakeCloudflared", "bin"), "fake-cloudflared", SearchOption.AllDirectories).OrderByDescending(File.GetLastWriteTimeUtc).First();
         var wrapper = _directory.Write("cloudflared", $"#!/bin/sh\nexport FAKE_CLOUDFLARED_RECORD={_directory.File("record.json")}\nexec {fake} \"$@\"\n");
         File.SetUnixFileMode(wrapper, (UnixFileMode)0b111_000_000);
@@ -118,9 +118,16 @@ public sealed partial class RunCommandTests : IAsyncLifetime
         }
     }
 
+    /// <summary>
+    /// How long a step may take before the test calls it a hang. A bound, never a wait: a managed mcp-tunnel and the
+    /// stand-in starting on two busy cores (the suite runs test classes in parallel) took over 30 s to be ready in 2
+    /// of 9 starts here.
+    /// </summary>
+    private static readonly TimeSpan HangLimit = TimeSpan.FromSeconds(90);
+
     private async Task WaitForOutput(string text)
     {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
+        var deadline = DateTime.UtcNow + HangLimit;
         while (!Output.Contains(text, StringComparison.Ordinal))
         {
             Assert.False(_process.HasExited, $"mcp-tunnel exited early:\n{Output}");
@@ -131,7 +138,7 @@ public sealed partial class RunCommandTests : IAsyncLifetime
 
     private async Task<string> ReceiveNotifyAsync(string containing)
     {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var timeout = new CancellationTokenSource(HangLimit);
         while (true)
         {
             var message = await _notifications.Reader.ReadAsync(timeout.Token);
@@ -183,7 +190,7 @@ public sealed partial class RunCommandTests : IAsyncLifetime
 
     private async Task WaitReadyAsync()
     {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var timeout = new CancellationTokenSource(HangLimit);
         while (true)
         {
             try
@@ -203,8 +210,38 @@ public sealed partial class RunCommandTests : IAsyncLifetime
         }
     }
 
+    [GeneratedRegex(@"msg=""gateway listening"" address=127\.0\.0\.1:(\d+)")]
+    private static partial Regex GatewayListening();
+
+    /// <summary>Waits until the gateway listens (listen_addr says port 0) and remembers the port it got, for <see cref="EdgeClient"/>.</summary>
+    private async Task GatewayListeningAsync()
+    {
+        await WaitForOutput("msg=\"gateway listening\" address=");
+        _gatewayPort = int.Parse(GatewayListening().Match(Output).Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>Ready (health says so) with the gateway's port known.</summary>
+    private async Task ServingAsync()
+    {
+        await WaitReadyAsync();
+        await GatewayListeningAsync();
+    }
+
+    private async Task ReloadAsync(string config, string expected)
+    {
+        File.WriteAllText(_config, config);
+        Assert.Equal(0, Signals.Kill(_process.Id, Signals.SIGHUP));
+        await WaitForOutput(expected);
+    }
+
+    private async Task StopAsync()
+    {
+        Assert.Equal(0, Signals.Kill(_process.Id, Signals.SIGTERM));
+        await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+    }
+
     [Fact]
-    public async Task Run_serves_reloads_rotates_and_stops_in_order()
+    public async Task Systemd_hears_ready_and_health_says_connected_and_the_child_gets_a_token_file()
     {
         // systemd hears READY=1 once the gateway listens, then the connector's progress.
         var ready = await ReceiveNotifyAsync("READY=1");
@@ -219,9 +256,12 @@ public sealed partial class RunCommandTests : IAsyncLifetime
         var record = JsonNode.Parse(File.ReadAllText(_directory.File("record.json")))!.AsObject();
         Assert.DoesNotContain(record["env"]!.AsArray(), n => n!.GetValue<string>() == "NOTIFY_SOCKET");
         Assert.Contains("--token-file", record["argv"]!.AsArray().Select(n => n!.GetValue<string>()));
-        var firstChild = record["pid"]!.GetValue<int>();
+    }
 
-        // Traffic shows up in the metrics.
+    [Fact]
+    public async Task Traffic_shows_up_in_the_metrics()
+    {
+        await ServingAsync();
         using var http = EdgeClient();
         using (var response = await http.GetAsync(new Uri($"https://echo.{TestPki.Domain}/ping")))
         {
@@ -232,14 +272,18 @@ public sealed partial class RunCommandTests : IAsyncLifetime
         Assert.Contains("mcp_tunnel_requests_total{route=\"echo\",method=\"GET\",status=\"2xx\"} 1", metrics, StringComparison.Ordinal);
         Assert.Contains("mcp_tunnel_cloudflared_ready 1", metrics, StringComparison.Ordinal);
         Assert.Contains("mcp_tunnel_request_duration_seconds_count{route=\"echo\"} 1", metrics, StringComparison.Ordinal);
+    }
 
-        // SIGHUP under an open SSE stream: a new route appears, the stream survives.
+    [Fact]
+    public async Task Sighup_under_an_open_SSE_stream_adds_a_route_and_the_stream_survives()
+    {
+        await ServingAsync();
+        await ReceiveNotifyAsync("READY=1");
+        using var http = EdgeClient();
         using var stream = await http.GetAsync(new Uri($"https://echo.{TestPki.Domain}/sse"), HttpCompletionOption.ResponseHeadersRead);
         using var reader = new StreamReader(await stream.Content.ReadAsStreamAsync());
         Assert.Equal("event: first", await reader.ReadLineAsync());
-        File.WriteAllText(_config, Yaml($"second: http://127.0.0.1:{_upstream.Port}"));
-        Assert.Equal(0, Signals.Kill(_process.Id, Signals.SIGHUP));
-        await WaitForOutput("msg=\"configuration reloaded\" routes=2");
+        await ReloadAsync(Yaml($"second: http://127.0.0.1:{_upstream.Port}"), "msg=\"configuration reloaded\" routes=2");
         await ReceiveNotifyAsync("RELOADING=1");
         var afterReload = await ReceiveNotifyAsync("READY=1");
         Assert.Contains("STATUS=connected: ", afterReload, StringComparison.Ordinal); // back to the tunnel's state
@@ -250,30 +294,42 @@ public sealed partial class RunCommandTests : IAsyncLifetime
 
         _upstream.SseGate.TrySetResult();
         Assert.Contains("data: two", await reader.ReadToEndAsync(), StringComparison.Ordinal);
+    }
 
-        // An invalid config is rejected and the old one stays.
-        File.WriteAllText(_config, "listen_addr: \":8080\"\nroutes: [broken]\n");
-        Assert.Equal(0, Signals.Kill(_process.Id, Signals.SIGHUP));
-        await WaitForOutput("reload rejected; the current configuration stays in force");
+    [Fact]
+    public async Task An_invalid_file_is_rejected_on_sighup_and_the_running_configuration_stays()
+    {
+        await ServingAsync();
+        await ReloadAsync(Yaml($"second: http://127.0.0.1:{_upstream.Port}"), "msg=\"configuration reloaded\" routes=2");
+        await ReloadAsync("listen_addr: \":8080\"\nroutes: [broken]\n", "reload rejected; the current configuration stays in force");
+        using var http = EdgeClient();
         using (var still = await http.GetAsync(new Uri($"https://second.{TestPki.Domain}/y")))
         {
             Assert.Equal(HttpStatusCode.OK, still.StatusCode);
         }
+    }
 
-        // A file nested 100,000 levels deep is refused like any broken file: the daemon stays up (it used to die).
-        File.WriteAllText(_config, "routes: " + new string('[', 100_000));
-        Assert.Equal(0, Signals.Kill(_process.Id, Signals.SIGHUP));
-        await WaitForOutput("levels deep here");
+    [Fact]
+    public async Task A_file_nested_100000_levels_deep_is_refused_on_sighup_and_the_daemon_stays_up()
+    {
+        // Refused like any broken file: the daemon stays up (it used to die).
+        await ServingAsync();
+        await ReloadAsync(Yaml($"second: http://127.0.0.1:{_upstream.Port}"), "msg=\"configuration reloaded\" routes=2");
+        await ReloadAsync("routes: " + new string('[', 100_000), "levels deep here");
+        using var http = EdgeClient();
         using (var still = await http.GetAsync(new Uri($"https://second.{TestPki.Domain}/deep")))
         {
             Assert.Equal(HttpStatusCode.OK, still.StatusCode);
         }
+    }
 
-        // Raising log_level to debug on reload brings debug lines back (the start level used to cap it).
+    [Fact]
+    public async Task Raising_log_level_to_debug_on_sighup_brings_debug_lines_back()
+    {
+        // The start level used to cap it.
+        await ServingAsync();
         Assert.DoesNotContain("level=DEBUG", Output, StringComparison.Ordinal);
-        File.WriteAllText(_config, Yaml($"second: http://127.0.0.1:{_upstream.Port}\n  third: http://127.0.0.1:{_upstream.Port}", logLevel: "debug"));
-        Assert.Equal(0, Signals.Kill(_process.Id, Signals.SIGHUP));
-        await WaitForOutput("msg=\"configuration reloaded\" routes=3");
+        await ReloadAsync(Yaml($"second: http://127.0.0.1:{_upstream.Port}\n  third: http://127.0.0.1:{_upstream.Port}", logLevel: "debug"), "msg=\"configuration reloaded\" routes=3");
         using (var debugClient = EdgeClient())
         using (var debugged = await debugClient.GetAsync(new Uri($"https://second.{TestPki.Domain}/debug")))
         {
@@ -281,8 +337,13 @@ public sealed partial class RunCommandTests : IAsyncLifetime
         }
 
         await WaitForOutput("msg=\"websocket opened\"");
+    }
 
-        // A rotated token restarts cloudflared with the new value; the gateway stays up.
+    [Fact]
+    public async Task A_rotated_token_restarts_cloudflared_with_it_while_the_gateway_stays_up()
+    {
+        await ServingAsync();
+        var firstChild = JsonNode.Parse(File.ReadAllText(_directory.File("record.json")))!["pid"]!.GetValue<int>();
         var rotated = CloudflaredSupervisorTests.NewToken();
         File.Delete(_directory.File("record.json"));
         _directory.Write("tunnel-token", rotated + "\n");
@@ -296,23 +357,30 @@ public sealed partial class RunCommandTests : IAsyncLifetime
         }
 
         Assert.False(Directory.Exists($"/proc/{firstChild}"));
-        var secondChild = JsonNode.Parse(File.ReadAllText(_directory.File("record.json")))!["pid"]!.GetValue<int>();
+        using var http = EdgeClient();
         using (var during = await http.GetAsync(new Uri($"https://echo.{TestPki.Domain}/z")))
         {
             Assert.Equal(HttpStatusCode.OK, during.StatusCode);
         }
 
-        // SIGTERM: STOPPING=1, cloudflared stopped, gateway drained, exit 0, no child left.
-        Assert.Equal(0, Signals.Kill(_process.Id, Signals.SIGTERM));
+        await StopAsync();
+        Assert.DoesNotContain(rotated, Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Sigterm_says_STOPPING_stops_cloudflared_gracefully_drains_and_exits_0()
+    {
+        await ServingAsync();
+        var child = JsonNode.Parse(File.ReadAllText(_directory.File("record.json")))!["pid"]!.GetValue<int>();
+        await StopAsync();
         await ReceiveNotifyAsync("STOPPING=1");
-        await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
         Assert.Equal(0, _process.ExitCode);
         Assert.Contains("cloudflared stopping", Output, StringComparison.Ordinal);
         Assert.Contains("msg=\"cloudflared stopped\" code=0", Output, StringComparison.Ordinal); // graceful, not killed
         Assert.DoesNotContain("did not stop within", Output, StringComparison.Ordinal);
         Assert.Contains("gateway stopped", Output, StringComparison.Ordinal);
-        Assert.False(Directory.Exists($"/proc/{secondChild}"), "the cloudflared stand-in outlived mcp-tunnel");
-        Assert.DoesNotContain(rotated, Output, StringComparison.Ordinal);
+        Assert.False(Directory.Exists($"/proc/{child}"), "the cloudflared stand-in outlived mcp-tunnel");
+        Assert.DoesNotContain(_token, Output, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -24,15 +24,9 @@ public sealed partial class RunConnectorTests(ITestOutputHelper output) : IAsync
     public async Task InitializeAsync()
     {
         _upstream = await EchoUpstream.StartAsync();
-        _healthPort = FreePort();
+        // mcp-tunnel binds it in its own process, and the health listener has no port-0 form: picked here.
+        _healthPort = LoopbackPort.PickForAnotherListener();
         new TestPki().WriteTo(_directory);
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     private string Record => _directory.File("record.json");

@@ -86,12 +86,12 @@ public sealed class CertificateInspectorTests
         directory.Write("ca.key", pki.Ca.PrivateKeyPem);
         directory.Write("tunnel-domain", TestPki.Domain + "\n");
         var output = new StringWriter();
-        Assert.Equal(0, McpTunnel.Commands.CertCommands.Inspect(directory.Path, null, null, output, new StringWriter()));
+        Assert.Equal(0, McpTunnel.Commands.Cert.CertInspectCommand.Inspect(directory.Path, null, null, output, new StringWriter()));
         Assert.Contains($"pass  tls.crt SAN covers *.{TestPki.Domain}", output.ToString(), StringComparison.Ordinal);
 
         directory.Write("tls.key", pki.NewServerCertificate().PrivateKeyPem);
         output = new StringWriter();
-        Assert.Equal(1, McpTunnel.Commands.CertCommands.Inspect(directory.Path, null, null, output, new StringWriter()));
+        Assert.Equal(1, McpTunnel.Commands.Cert.CertInspectCommand.Inspect(directory.Path, null, null, output, new StringWriter()));
         Assert.Contains("FAIL  tls.key private key matches tls.crt", output.ToString(), StringComparison.Ordinal);
         Assert.Contains("fix: replace tls.crt and tls.key together", output.ToString(), StringComparison.Ordinal);
     }

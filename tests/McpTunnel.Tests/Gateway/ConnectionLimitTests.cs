@@ -147,12 +147,9 @@ public sealed class ConnectionLimitTests(ITestOutputHelper output)
     [Fact]
     public async Task The_health_listener_keeps_a_few_connections_and_closes_the_oldest_so_a_scraper_still_gets_in()
     {
-        int port;
-        using (var free = new TcpListener(IPAddress.Loopback, 0))
-        {
-            free.Start();
-            port = ((IPEndPoint)free.LocalEndpoint).Port;
-        }
+        // The health listener has no port-0 form (GatewayServer tells it apart by its configured port) and takes no
+        // socket from outside: picked here.
+        var port = LoopbackPort.PickForAnotherListener();
 
         await using var gateway = await GatewayHarness.StartAsync("echo: http://127.0.0.1:9", $"appliance:\n  health_addr: \"127.0.0.1:{port}\"",
             health: new McpTunnel.Operations.Health.HealthEndpoint(null, TimeProvider.System));

@@ -13,20 +13,19 @@ public sealed class GatewayErrorTests : IAsyncLifetime
 {
     private EchoUpstream _upstream = null!;
     private TcpListener _resetter = null!;
-    private int _refusedPort;
+    private readonly LoopbackPort _refused = LoopbackPort.Refusing();
     private GatewayHarness _gateway = null!;
 
     public async Task InitializeAsync()
     {
         _upstream = await EchoUpstream.StartAsync();
-        _refusedPort = FreePort();
         _resetter = new TcpListener(IPAddress.Loopback, 0);
         _resetter.Start();
         _ = ResetEveryConnectionAsync(_resetter);
         _gateway = await GatewayHarness.StartAsync(
             $"""
             echo: http://127.0.0.1:{_upstream.Port}
-            refused: http://127.0.0.1:{_refusedPort}
+            refused: http://127.0.0.1:{_refused.Port}
             reset: http://127.0.0.1:{((IPEndPoint)_resetter.LocalEndpoint).Port}
             """,
             "upstream:\n  allowed_ips: [127.0.0.0/8]");
@@ -37,13 +36,7 @@ public sealed class GatewayErrorTests : IAsyncLifetime
         await _gateway.DisposeAsync();
         _resetter.Stop();
         await _upstream.DisposeAsync();
-    }
-
-    private static int FreePort()
-    {
-        using var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        return ((IPEndPoint)probe.LocalEndpoint).Port;
+        _refused.Dispose();
     }
 
     private static async Task ResetEveryConnectionAsync(TcpListener listener)
@@ -106,7 +99,7 @@ public sealed class GatewayErrorTests : IAsyncLifetime
         using var response = await http.GetAsync(new Uri($"https://{GatewayHarness.Host("refused")}/mcp"));
         Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
         var line = await _gateway.Logs.WaitForAsync("upstream request failed route=refused");
-        Assert.Contains($"dial tcp 127.0.0.1:{_refusedPort}: connect: connection refused", line.Message, StringComparison.Ordinal);
+        Assert.Contains($"dial tcp 127.0.0.1:{_refused.Port}: connect: connection refused", line.Message, StringComparison.Ordinal);
     }
 
     [Fact]

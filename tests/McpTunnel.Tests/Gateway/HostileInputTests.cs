@@ -710,7 +710,7 @@ public sealed class HostileInputTests : IAsyncLifetime
         File.WriteAllText(Path.Combine(shared, ".tunnel-token.4242.0123456789abcdef0123456789abcdef.tmp"), "not ours either");
         var error = new StringWriter();
 
-        var code = McpTunnel.Commands.TokenCommands.Set(shared, new StringReader(McpTunnel.Tests.Connector.CloudflaredSupervisorTests.NewToken()), new StringWriter(), error);
+        var code = McpTunnel.Commands.Token.TokenSetCommand.Set(shared, new StringReader(McpTunnel.Tests.Connector.CloudflaredSupervisorTests.NewToken()), new StringWriter(), error);
 
         Assert.Equal(1, code);
         Assert.Contains($"is mode {Convert.ToString(mode, 8).PadLeft(4, '0')}", error.ToString(), StringComparison.Ordinal);
@@ -759,7 +759,7 @@ public sealed class HostileInputTests : IAsyncLifetime
         using var directory = new TempDirectory();
         var error = new StringWriter();
 
-        var code = McpTunnel.Commands.TokenCommands.Set(directory.File("data"), new EndlessReader(), new StringWriter(), error);
+        var code = McpTunnel.Commands.Token.TokenSetCommand.Set(directory.File("data"), new EndlessReader(), new StringWriter(), error);
 
         Assert.Equal(2, code);
         Assert.Contains("the input is longer than 64 KiB", error.ToString(), StringComparison.Ordinal);

@@ -35,6 +35,7 @@ public sealed class ReadinessTests
         GracePeriod = new McpTunnel.Configuration.CloudflaredConfig().GracePeriod,
         KillMargin = McpTunnel.Configuration.StopBudget.CloudflaredKillMargin,
         ConfigFile = directory.File("cloudflared.yml"),
+        WriteSecretFile = McpTunnel.Credentials.AtomicFile.Write,
         Token = new TokenSource(directory.File("tunnel-token"), "test token file"),
     }, NullLogger.Instance);
 

@@ -2,7 +2,7 @@ using McpTunnel.Configuration;
 using McpTunnel.Connector;
 using McpTunnel.Credentials;
 
-namespace McpTunnel.Run;
+namespace McpTunnel.Hosting;
 
 /// <summary>
 /// How <c>run</c> sets cloudflared up from the configuration; <c>doctor</c> uses the same, so the command line it

@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace McpTunnel.Commands;
+namespace McpTunnel.Hosting;
 
 /// <summary>
 /// Turns SIGTERM, SIGINT and SIGQUIT into a cancellation token; the first signal starts a graceful stop, a

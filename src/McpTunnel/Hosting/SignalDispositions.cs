@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace McpTunnel.Run;
+namespace McpTunnel.Hosting;
 
 /// <summary>
 /// Ignored signals survive exec: <c>nohup</c> ignores SIGHUP, and a script's background job starts with SIGINT

@@ -1,14 +1,14 @@
 using System.Net.Sockets;
 using System.Text;
 
-namespace McpTunnel.Run;
+namespace McpTunnel.Hosting;
 
 /// <summary>
 /// sd_notify(3) without libsystemd: READY=1, STATUS=, STOPPING=1, RELOADING=1 and WATCHDOG=1 datagrams to
 /// <c>$NOTIFY_SOCKET</c>. It needs nothing from /proc, so it works under <c>ProtectProc=invisible</c>, where the
 /// hosting package's systemd detection (which looks at the parent process) does not.
 /// </summary>
-public sealed class SystemdNotifier : IDisposable
+public sealed class SystemdNotifier : ISystemdNotifier, IDisposable
 {
     private readonly Socket? _socket;
     private readonly UnixDomainSocketEndPoint? _endpoint;
@@ -24,8 +24,6 @@ public sealed class SystemdNotifier : IDisposable
         _endpoint = new UnixDomainSocketEndPoint(notifySocket[0] == '@' ? "\0" + notifySocket[1..] : notifySocket);
         _socket = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
     }
-
-    public bool Enabled => _socket is not null;
 
     /// <summary>Half of <c>WATCHDOG_USEC</c>, when systemd asks for pings; else null.</summary>
     public static TimeSpan? WatchdogInterval(Func<string, string?> environment)
@@ -59,10 +57,6 @@ public sealed class SystemdNotifier : IDisposable
             // systemd went away (or never listened); nothing to tell.
         }
     }
-
-    public void Ready(string status) => Notify($"READY=1\nSTATUS={status}");
-
-    public void Status(string status) => Notify($"STATUS={status}");
 
     public void Dispose() => _socket?.Dispose();
 }

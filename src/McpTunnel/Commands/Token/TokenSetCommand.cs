@@ -1,28 +1,26 @@
 using System.CommandLine;
 using McpTunnel.Credentials;
 
-namespace McpTunnel.Commands;
+namespace McpTunnel.Commands.Token;
 
 /// <summary>
 /// <c>mcp-tunnel token set</c>: the manual flow's way to store the token from the Console in the data directory,
 /// atomically and 0600, after checking that it is a connector token. The token is read from standard input so it
 /// never appears in argv or shell history.
 /// </summary>
-internal static class TokenCommands
+internal static class TokenSetCommand
 {
     public static Command Build()
     {
-        var token = new Command("token", "The tunnel token (manual flow): store the connector token from the Console");
-        var output = SetupCommands.OutputOption();
+        var output = CredentialOptions.OutputOption();
         var set = new Command("set", "Read the token from standard input, check it and write DIR/tunnel-token (mode 0600, atomic)")
         {
             output,
         };
-        set.SetAction(result => CertCommands.ParseOutput(result.GetValue(output)!, result.InvocationConfiguration.Error) is { } path
+        set.SetAction(result => CredentialOptions.ParseOutput(result.GetValue(output)!, result.InvocationConfiguration.Error) is { } path
             ? Set(path, Console.In, result.InvocationConfiguration.Output, result.InvocationConfiguration.Error)
             : ExitCodes.Usage);
-        token.Subcommands.Add(set);
-        return token;
+        return set;
     }
 
     /// <summary>The most standard input <c>token set</c> reads; a connector token is a few hundred characters.</summary>
