@@ -2,6 +2,7 @@ namespace McpTunnel.Configuration;
 
 /// <summary>
 /// How long a stop of <c>mcp-tunnel run</c> can take, and how long the packaged service unit lets it take.
+/// </summary>
 /// <remarks>
 /// On SIGTERM the gateway drains for up to <c>shutdown_timeout</c> while cloudflared, in parallel, drains for its
 /// grace period (at most <c>shutdown_timeout</c>) and is killed <see cref="CloudflaredKillMargin"/> later; then
@@ -9,7 +10,6 @@ namespace McpTunnel.Configuration;
 /// middle of the drain. The value is stated here once; a test checks that packaging/systemd/mcp-tunnel.service says
 /// the same, and the loader warns when a configuration cannot fit it.
 /// </remarks>
-/// </summary>
 public static class StopBudget
 {
     /// <summary><c>TimeoutStopSec</c> of the packaged <c>mcp-tunnel.service</c>.</summary>

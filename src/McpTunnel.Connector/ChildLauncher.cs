@@ -5,6 +5,7 @@ namespace McpTunnel.Connector;
 
 /// <summary>
 /// Starts child processes from one dedicated thread that lives as long as the process.
+/// </summary>
 /// <remarks>
 /// The child is started through <c>setpriv --pdeathsig KILL</c>, so the kernel kills it when its parent goes
 /// away, even when we are killed with SIGKILL and nothing of ours runs. Linux ties that "parent" to the
@@ -12,7 +13,6 @@ namespace McpTunnel.Connector;
 /// may retire while the process lives on, which would kill a healthy child. Forking from this never-ending
 /// thread makes the death signal mean exactly "the mcp-tunnel process died".
 /// </remarks>
-/// </summary>
 public static class ChildLauncher
 {
     /// <summary>util-linux's setpriv (essential on Debian, present on RPM-based systems).</summary>

@@ -18,6 +18,7 @@ public static class CloudflaredArguments
         "SSL_CERT_FILE", "SSL_CERT_DIR",
     };
 
+    /// <param name="options">What to run: binary, gateway URL, metrics address, token, protocol.</param>
     /// <param name="version">The child's release; null when it could not be read (the full command line is used).</param>
     public static IReadOnlyList<string> Build(CloudflaredOptions options, CloudflaredVersion? version = null)
     {

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net;
-using System.Net.Http;
 using System.Text;
 using System.Text.RegularExpressions;
 using CliWrap;
@@ -10,13 +9,13 @@ namespace McpTunnel.Connector;
 /// <summary>
 /// One cloudflared process: started, watched (log, readiness) and stopped. The supervisor may run two of them
 /// for a moment, during a make-before-break token rotation.
+/// </summary>
 /// <remarks>
 /// Readiness only ever comes from this child: <c>/ready</c> is polled only at the address this child logged
 /// ("Starting metrics server on 127.0.0.1:PORT/metrics", written by cloudflared after it has bound the port), and
 /// only while it runs. With <c>--metrics 127.0.0.1:0</c> the kernel picks a port nobody else holds, per start; a
 /// foreign listener on a fixed port makes this child exit 1 ("address already in use") without ever being read.
 /// </remarks>
-/// </summary>
 internal sealed partial class CloudflaredChild : IDisposable
 {
     private const int MaxUsage = 64 * 1024;
@@ -90,6 +89,7 @@ internal sealed partial class CloudflaredChild : IDisposable
 
     /// <summary>Starts the process (from <see cref="ChildLauncher"/>'s thread, see there) and begins watching it.</summary>
     /// <param name="chain">Programs that exec the binary in the end (setpriv, setsid), with their arguments.</param>
+    /// <param name="args">cloudflared's own arguments (<see cref="CloudflaredArguments.Build"/>).</param>
     public async Task StartAsync(IReadOnlyList<string> chain, IReadOnlyList<string> args)
     {
         var target = chain.Count > 0 ? chain[0] : _options.Binary;

@@ -7,6 +7,7 @@ namespace McpTunnel.Connector;
 
 /// <summary>
 /// Turns cloudflared's stderr, as it arrives in arbitrary pieces, into log events.
+/// </summary>
 /// <remarks>
 /// <para>With <c>--output json</c> cloudflared decodes every zerolog event and re-encodes it with json-iterator
 /// (logger/console.go), whose sorted-map encoder hands each <c>"key":value</c> pair to stderr in its own write:
@@ -20,7 +21,6 @@ namespace McpTunnel.Connector;
 /// releases before 2025.6.1 write), and plain lines: the fatal error urfave/cli prints before exit 1, the usage
 /// errors before exit 255, Go panics. A plain line is an ERROR.</para>
 /// </remarks>
-/// </summary>
 public sealed partial class CloudflaredOutput(Action<CloudflaredEvent> onEvent)
 {
     private const int MaxOpenEvents = 8;

@@ -1,6 +1,4 @@
 using System.ComponentModel;
-using System.Net.Http;
-using CliWrap;
 using CliWrap.Buffered;
 using Microsoft.Extensions.Logging;
 
@@ -8,6 +6,7 @@ namespace McpTunnel.Connector;
 
 /// <summary>
 /// Runs cloudflared as a child process and keeps it running.
+/// </summary>
 /// <remarks>
 /// 1. Before the first start (and whenever the binary changes) it reads <c>cloudflared --version</c>: a release
 ///    older than <see cref="CloudflaredVersion.Minimum"/> is reported once and not started until the binary is
@@ -26,7 +25,6 @@ namespace McpTunnel.Connector;
 /// 6. Stopping sends SIGINT once (cloudflared drains up to its grace period, which is shorter than ours), then
 ///    SIGKILL if it is still running after the grace period plus a margin.
 /// </remarks>
-/// </summary>
 public sealed class CloudflaredSupervisor : IDisposable
 {
     private const string ConnectedStatus = "connected: cloudflared has registered edge connections";

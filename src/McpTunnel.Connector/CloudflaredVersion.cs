@@ -7,6 +7,7 @@ namespace McpTunnel.Connector;
 /// <summary>
 /// A cloudflared release number (<c>YYYY.M.P</c>) and the version policy of the connector. This is the one place
 /// that says which releases are supported and why; <c>run</c>, <c>doctor</c> and the pin test all read it.
+/// </summary>
 /// <remarks>
 /// Facts from cloudflared's git history, RELEASE_NOTES and CHANGES.md (checked at the tags named):
 /// <list type="bullet">
@@ -24,7 +25,6 @@ namespace McpTunnel.Connector;
 /// A binary whose version cannot be read (a build without release flags says <c>DEV</c>) is given the full command
 /// line; if it rejects it, the usage text it prints says which flag, and that is reported instead.
 /// </remarks>
-/// </summary>
 public readonly partial record struct CloudflaredVersion(int Year, int Month, int Patch) : IComparable<CloudflaredVersion>
 {
     /// <summary>The oldest release the connector supports: the first with <c>run --token-file</c>.</summary>

@@ -6,6 +6,7 @@ namespace McpTunnel.Credentials;
 /// <summary>
 /// <c>setup init</c>, in the setup component's order (spec 4.5): credentials, tunnel, CA, server certificate,
 /// token; every file written atomically as soon as it is known.
+/// </summary>
 /// <remarks>
 /// Crash safety, so that a run killed at any point and run again ends complete with no second tunnel and no
 /// second CA registered:
@@ -16,7 +17,6 @@ namespace McpTunnel.Credentials;
 ///    and registered only if absent.
 /// 3. The token version is written only after the token, so an interrupted rotation is simply repeated.
 /// </remarks>
-/// </summary>
 public sealed class SetupInit(TunnelsApiClient api, SetupIdentity identity, TimeProvider? time = null)
 {
     private readonly CertificateFactory _factory = new(time);

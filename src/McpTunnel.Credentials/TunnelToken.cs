@@ -6,6 +6,7 @@ namespace McpTunnel.Credentials;
 /// <summary>
 /// The cloudflared connector token, checked by cloudflared's own rules before it is stored (<c>token set</c>) or
 /// reported on (<c>doctor</c>), so a paste error shows up here and not as cloudflared exiting 255 minutes later.
+/// </summary>
 /// <remarks>
 /// cloudflared's ParseToken (cmd/cloudflared/tunnel/subcommands.go, source at 2026.8.2): the token file's content,
 /// trimmed of surrounding whitespace, is decoded with Go's <c>base64.StdEncoding</c> (standard alphabet, padding
@@ -17,7 +18,6 @@ namespace McpTunnel.Credentials;
 /// is "Provided Tunnel token is not valid." and exit 255. A token that parses but has no tunnel ID, secret or
 /// account tag starts but can never register, so it is refused here too, with that reason.
 /// </remarks>
-/// </summary>
 public static class TunnelToken
 {
     /// <summary>Null when <paramref name="token"/> is a usable connector token, else what is wrong with it.</summary>

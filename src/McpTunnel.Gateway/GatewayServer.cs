@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Security;
 using McpTunnel.Configuration;
 using McpTunnel.Gateway.Diagnostics;
 using McpTunnel.Gateway.Forwarding;

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Net.Http;
 using System.Net.Security;
 using System.Net.WebSockets;
 using System.Security.Authentication;

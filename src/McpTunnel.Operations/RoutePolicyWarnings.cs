@@ -1,10 +1,9 @@
 using System.Net;
 using System.Net.Sockets;
 using McpTunnel.Configuration;
-using McpTunnel.Gateway.Upstream;
-using McpTunnel.Gateway;
-using Microsoft.Extensions.Logging.Abstractions;
 using McpTunnel.Gateway.Diagnostics;
+using McpTunnel.Gateway.Upstream;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace McpTunnel.Operations;
 

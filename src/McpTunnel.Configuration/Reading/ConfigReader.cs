@@ -21,6 +21,7 @@ internal sealed class ConfigReader(string source, string? fileBaseDirectory, boo
     public string? DataDir { get; private set; }
 
     /// <summary>The configuration; null when it has errors.</summary>
+    /// <param name="text">The YAML of the configuration file.</param>
     /// <param name="tunnelDomainOverride">The <c>-tunnel-domain</c> flag, or the stored domain.</param>
     /// <param name="tunnelDomainFile">The file <paramref name="tunnelDomainOverride"/> was read from; null for the flag.</param>
     public GatewayConfig? Read(string text, string? tunnelDomainOverride, string? tunnelDomainFile)

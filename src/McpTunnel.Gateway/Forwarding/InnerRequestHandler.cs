@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Http;
 using McpTunnel.Configuration;
 using McpTunnel.Gateway.Diagnostics;
 using McpTunnel.Gateway.Routing;

@@ -11,13 +11,13 @@ namespace McpTunnel.Gateway.Routing;
 /// <summary>
 /// Everything a reload can change, swapped as one object so a request never sees half of it: the routes, the
 /// upstream client (IP policy, trust, connection pool) and the forwarder settings.
+/// </summary>
 /// <remarks>
 /// Lifetime: the state starts with one reference, the handler's. Each request takes one for as long as it
 /// runs (<see cref="TryAcquire"/> / <see cref="Release"/>); a reload drops the handler's (<see cref="Retire"/>).
 /// The last release disposes the upstream client and with it every pooled connection, so connections opened
 /// under an old policy are closed as soon as the requests that were using them are done.
 /// </remarks>
-/// </summary>
 internal sealed class RoutingState
 {
     private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);

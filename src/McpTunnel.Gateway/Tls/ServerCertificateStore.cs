@@ -9,6 +9,7 @@ namespace McpTunnel.Gateway.Tls;
 /// <summary>
 /// Holds the current inner-TLS certificate and reloads it when <c>tls.cert_file</c> or <c>tls.key_file</c>
 /// change (spec 2.6 and open question 14).
+/// </summary>
 /// <remarks>
 /// 1. Every poll reads both files and hashes them together; unchanged content costs two small reads.
 /// 2. Changed content is loaded as a pair; success is published with one reference write, so a handshake
@@ -17,7 +18,6 @@ namespace McpTunnel.Gateway.Tls;
 ///    key) and retried on the next poll; if the same content still fails, it is an error. The previous pair
 ///    keeps serving in both cases.
 /// </remarks>
-/// </summary>
 public sealed class ServerCertificateStore : IDisposable
 {
     private readonly TlsConfig _files;

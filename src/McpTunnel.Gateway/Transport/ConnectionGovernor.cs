@@ -8,6 +8,7 @@ namespace McpTunnel.Gateway.Transport;
 /// <summary>
 /// Keeps one listener within its limits without falling over: a connection middleware on <c>listen_addr</c> (and,
 /// with sessions off, on the health listener) plus the admission of tunnel sessions.
+/// </summary>
 /// <remarks>
 /// Kestrel's own limits cannot express this. <c>MaxConcurrentConnections</c> refuses the newest connection, so a
 /// flood of idle connections keeps every slot and a real client never gets one; its keep-alive timeout (5 minutes)
@@ -29,7 +30,6 @@ namespace McpTunnel.Gateway.Transport;
 ///    <see cref="ReclaimInterval"/>.
 /// Lists are kept oldest first under one lock taken per connection and per session start, never per request.
 /// </remarks>
-/// </summary>
 internal sealed class ConnectionGovernor
 {
     private readonly Lock _lock = new();

@@ -7,6 +7,7 @@ namespace McpTunnel.Gateway.Transport;
 /// The connection limits in force: <c>appliance.max_connections</c> and <c>appliance.max_sessions</c>, or, when
 /// they are not set, values derived from the process's descriptor limit (RLIMIT_NOFILE, the unit's
 /// <c>LimitNOFILE</c>).
+/// </summary>
 /// <remarks>
 /// Why derive them from descriptors: a connection that is accepted and held costs one descriptor whatever it
 /// sends, and once the process runs out, accept fails ("Too many open files"), Kestrel's accept loop retries at
@@ -17,7 +18,6 @@ namespace McpTunnel.Gateway.Transport;
 /// 2. Half of the rest is for connections on <c>listen_addr</c> (one descriptor each), a quarter for the sessions
 ///    among them, and the remaining quarter covers the upstream connections those sessions' requests open.
 /// </remarks>
-/// </summary>
 public sealed partial record ConnectionLimits(int MaxConnections, int MaxSessions, long? DescriptorLimit)
 {
     /// <summary>Descriptors kept for everything that is not a connection on <c>listen_addr</c>.</summary>

@@ -10,6 +10,7 @@ namespace McpTunnel.Gateway.Transport;
 /// <summary>
 /// A Kestrel connection whose transport is one accepted WebSocket's byte stream. Kestrel runs the inner
 /// TLS handshake and the HTTP/1.1 or HTTP/2 server on it exactly as it would on a socket.
+/// </summary>
 /// <remarks>
 /// Like Kestrel's socket transport, it pumps in both directions on its own instead of reading on demand:
 /// 1. The receive loop reads the WebSocket into the input pipe. It keeps reading while a request is
@@ -23,7 +24,6 @@ namespace McpTunnel.Gateway.Transport;
 ///    politely (bounded by a short timeout) and <see cref="Completed"/> lets the outer request finish.
 /// Pipe thresholds bound the memory one connection can hold in each direction (backpressure).
 /// </remarks>
-/// </summary>
 internal sealed class TunnelConnection : ConnectionContext,
     IConnectionIdFeature, IConnectionItemsFeature, IConnectionTransportFeature, IConnectionLifetimeFeature,
     IConnectionEndPointFeature, ITunnelFeature
@@ -34,7 +34,7 @@ internal sealed class TunnelConnection : ConnectionContext,
         minimumSegmentSize: 16 * 1024,
         useSynchronizationContext: false);
 
-    private static long s_nextId;
+    private static long _nextId;
     private readonly WebSocket _webSocket;
     private readonly Stream _stream;
     private readonly Pipe _input = new(PipeOptions);
@@ -61,7 +61,7 @@ internal sealed class TunnelConnection : ConnectionContext,
         Outer = outer;
         _webSocket = webSocket;
         _stream = stream;
-        ConnectionId = $"{outerConnectionId}:{Interlocked.Increment(ref s_nextId)}";
+        ConnectionId = $"{outerConnectionId}:{Interlocked.Increment(ref _nextId)}";
         RemoteEndPoint = outerRemote;
         LocalEndPoint = InnerEndPoint.Instance;
         OuterRemoteAddress = outerRemote?.Address;

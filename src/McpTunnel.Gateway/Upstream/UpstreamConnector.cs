@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Http;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
@@ -11,6 +10,7 @@ namespace McpTunnel.Gateway.Upstream;
 /// <summary>
 /// The only way the gateway opens a connection to an upstream (the <c>ConnectCallback</c> of its
 /// <see cref="SocketsHttpHandler"/>, and <c>doctor</c>'s route check).
+/// </summary>
 /// <remarks>
 /// 1. Resolve A records only (IPv4); an IP literal is taken as is.
 /// 2. Check every address against <see cref="UpstreamIpPolicy"/>. One disallowed address rejects the whole
@@ -23,7 +23,6 @@ namespace McpTunnel.Gateway.Upstream;
 ///    authenticated <see cref="SslStream"/> from the callback as it is; left to itself it would take the
 ///    server name from the forwarded <c>Host</c> header (the tunnel host name, chosen by the client).
 /// </remarks>
-/// </summary>
 public sealed class UpstreamConnector
 {
     private static readonly List<SslApplicationProtocol> Http2AndHttp11 = [SslApplicationProtocol.Http2, SslApplicationProtocol.Http11];
@@ -38,6 +37,10 @@ public sealed class UpstreamConnector
     private readonly Func<IPEndPoint, CancellationToken, ValueTask<Stream>> _dial;
     private readonly TimeProvider _time;
 
+    /// <param name="policy">The IP policy every resolved address must pass (<c>upstream.allowed_ips</c>).</param>
+    /// <param name="connectTimeout">How long one TCP connect may take (<c>appliance.upstream_connect_timeout</c>).</param>
+    /// <param name="metrics">Where refusals are counted.</param>
+    /// <param name="logger">Where refusals are logged (<c>IP validation failed</c>).</param>
     /// <param name="trust">The trust for https upstreams; null refuses every https upstream.</param>
     /// <param name="resolve">The name lookup (tests inject one); the default asks the system resolver for A records.</param>
     /// <param name="time">The clock of the connect timeout (tests use a fake one).</param>

@@ -1,18 +1,16 @@
 using System.Diagnostics;
 using System.Net;
-using System.Net.Http;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
-using CliWrap;
 using CliWrap.Buffered;
 using McpTunnel.Configuration;
 using McpTunnel.Connector;
 using McpTunnel.Credentials;
 using McpTunnel.Gateway;
-using McpTunnel.Gateway.Upstream;
 using McpTunnel.Gateway.Diagnostics;
 using McpTunnel.Gateway.Tls;
+using McpTunnel.Gateway.Upstream;
 
 namespace McpTunnel.Operations.Doctor;
 

@@ -1,11 +1,6 @@
 using McpTunnel.Connector;
-using McpTunnel.Credentials;
-using McpTunnel.Gateway.Diagnostics;
-using McpTunnel.Gateway.Tls;
-using McpTunnel.Gateway.Upstream;
-using McpTunnel.Operations.Doctor;
-using McpTunnel.Operations;
 using McpTunnel.Hosting;
+using McpTunnel.Operations.Doctor;
 
 namespace McpTunnel.Commands;
 

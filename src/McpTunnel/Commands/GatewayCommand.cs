@@ -1,4 +1,3 @@
-using McpTunnel.Configuration;
 using McpTunnel.Gateway;
 using McpTunnel.Gateway.Tls;
 using McpTunnel.Hosting;

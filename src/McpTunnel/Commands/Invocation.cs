@@ -4,6 +4,7 @@ namespace McpTunnel.Commands;
 
 /// <summary>
 /// Turns the argv the process was started with into the argv the parser reads (decision 0010).
+/// </summary>
 /// <remarks>
 /// 1. The name the binary was started as: a copy or symlink named after a command runs that command
 ///    (<c>setup init ...</c> from the Compose <c>/setup</c> slot), and <c>mcp-proxy</c> (or its old name
@@ -17,7 +18,6 @@ namespace McpTunnel.Commands;
 ///    still means <c>--output</c>.
 /// 4. The proxy container's argv, <c>-config FILE [-tunnel-domain D]</c> with no command, runs the gateway.
 /// </remarks>
-/// </summary>
 internal static class Invocation
 {
     /// <summary>Names that mean a command other than their own (the proxy image's names for the gateway).</summary>

@@ -1,5 +1,4 @@
 using McpTunnel.Gateway.Tls;
-using McpTunnel.Gateway;
 using McpTunnel.Operations;
 
 namespace McpTunnel.Commands;

@@ -1,5 +1,5 @@
 using McpTunnel.Configuration;
-using McpTunnel.Gateway;
+using McpTunnel.Gateway.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Serilog;
 using Serilog.Core;
@@ -7,7 +7,6 @@ using Serilog.Events;
 using Serilog.Extensions.Logging;
 using Serilog.Formatting;
 using Serilog.Formatting.Json;
-using McpTunnel.Gateway.Diagnostics;
 
 namespace McpTunnel.Logging;
 

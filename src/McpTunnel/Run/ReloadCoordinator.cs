@@ -1,6 +1,5 @@
 using McpTunnel.Commands;
 using McpTunnel.Configuration;
-using McpTunnel.Gateway;
 using McpTunnel.Gateway.Tls;
 using McpTunnel.Hosting;
 using McpTunnel.Logging;
@@ -19,6 +18,10 @@ namespace McpTunnel.Run;
 /// <param name="tunnelDomain">The <c>--tunnel-domain</c> flag, which still overrides the file.</param>
 /// <param name="apply">Applies a valid configuration to the gateway; throws <see cref="CertificateLoadException"/> when its certificate cannot be used.</param>
 /// <param name="levels">The switch every log line passes; <c>log_level</c> changes at once, raised or lowered.</param>
+/// <param name="notifier">systemd's notify socket: <c>RELOADING=1</c>, then <c>READY=1</c> with the status.</param>
+/// <param name="status">The STATUS= line, told whether the reload was accepted.</param>
+/// <param name="time">The clock <c>MONOTONIC_USEC</c> is read from.</param>
+/// <param name="logger">Where a rejected reload's problems are logged.</param>
 internal sealed class ReloadCoordinator(string path, string? tunnelDomain, Action<GatewayConfig> apply, LoggingLevelSwitch levels,
     ISystemdNotifier notifier, ServiceStatus status, TimeProvider time, ILogger logger)
 {

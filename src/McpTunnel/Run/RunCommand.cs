@@ -1,15 +1,7 @@
 using System.Runtime.InteropServices;
 using McpTunnel.Commands;
-using McpTunnel.Configuration;
-using McpTunnel.Connector;
-using McpTunnel.Credentials;
-using McpTunnel.Gateway.Tls;
-using McpTunnel.Gateway;
 using McpTunnel.Hosting;
 using McpTunnel.Logging;
-using McpTunnel.Operations.Health;
-using McpTunnel.Operations;
-using Microsoft.Extensions.Logging;
 
 namespace McpTunnel.Run;
 

@@ -6,7 +6,6 @@ using McpTunnel.Hosting;
 using McpTunnel.Operations;
 using McpTunnel.Operations.Health;
 using Microsoft.Extensions.Logging;
-using Serilog.Core;
 
 namespace McpTunnel.Run;
 

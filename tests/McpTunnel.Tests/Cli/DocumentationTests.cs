@@ -81,6 +81,22 @@ public sealed partial class DocumentationTests
         }
     }
 
+    [Fact]
+    public void Xml_documentation_keeps_remarks_beside_the_summary_not_inside_it()
+    {
+        // The compiler accepts <remarks> nested in <summary>, but every consumer then shows the remarks as part of
+        // the one-line summary. The build checks the XML is well formed; this checks the shape.
+        var nested = Directory.EnumerateFiles(Path.Combine(Root, "src"), "*.cs", SearchOption.AllDirectories)
+            .Where(file => !file.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}", StringComparison.Ordinal))
+            .Where(file => SummaryBlock().Matches(File.ReadAllText(file)).Any(m => m.Value.Contains("<remarks>", StringComparison.Ordinal)))
+            .Select(file => Path.GetRelativePath(Root, file))
+            .ToList();
+        Assert.True(nested.Count == 0, $"<remarks> inside <summary> in: {string.Join(", ", nested)}");
+    }
+
+    [GeneratedRegex(@"/// <summary>.*?</summary>", RegexOptions.Singleline)]
+    private static partial Regex SummaryBlock();
+
     [GeneratedRegex(@"Set\(ConnectorState\.\w+,\s*\$?""(?<text>[^""]+)""")]
     private static partial Regex ConnectorStatus();
 

@@ -1,5 +1,4 @@
 using McpTunnel.Configuration;
-using McpTunnel.Gateway;
 using McpTunnel.Logging;
 using Serilog.Events;
 using MelLevel = Microsoft.Extensions.Logging.LogLevel;

@@ -1,4 +1,3 @@
-using System.Net;
 using System.Text.Json.Nodes;
 using McpTunnel.Connector;
 using McpTunnel.Tests.Infrastructure;

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Net.Http;
 using System.Text;
 using System.Text.RegularExpressions;
 using McpTunnel.Tests.Infrastructure;

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Http;
 using McpTunnel.Credentials;
 using McpTunnel.Credentials.Api;
 using McpTunnel.Tests.Infrastructure;

@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Net;
-using System.Security.Cryptography.X509Certificates;
 using McpTunnel.Credentials;
 using McpTunnel.Tests.Infrastructure;
 

@@ -1,12 +1,10 @@
 using System.Diagnostics;
 using System.Net;
-using System.Net.Http;
 using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Text;
 using McpTunnel.Gateway.Transport;
 using McpTunnel.Tests.Infrastructure;
-using Microsoft.AspNetCore.Http;
 using ModelContextProtocol.Client;
 using ModelContextProtocol.Protocol;
 using Xunit.Abstractions;

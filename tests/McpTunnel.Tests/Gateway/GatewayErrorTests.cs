@@ -1,9 +1,7 @@
 using System.Net;
-using System.Net.Http;
 using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Text;
-using McpTunnel.Operations;
 using McpTunnel.Tests.Infrastructure;
 
 namespace McpTunnel.Tests.Gateway;

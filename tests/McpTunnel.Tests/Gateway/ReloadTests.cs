@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Http;
 using McpTunnel.Tests.Infrastructure;
 using Microsoft.Extensions.Logging;
 

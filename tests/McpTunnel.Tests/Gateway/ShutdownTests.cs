@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Http;
 using McpTunnel.Tests.Infrastructure;
 
 namespace McpTunnel.Tests.Gateway;

@@ -1,4 +1,3 @@
-using System.Net.Http;
 using McpTunnel.Configuration;
 using McpTunnel.Gateway;
 using McpTunnel.Gateway.Upstream;
@@ -38,7 +37,14 @@ public sealed class GatewayHarness : IAsyncDisposable
     public Uri HttpUri => Server.ListenUris[0];
 
     /// <summary>Starts a gateway. <paramref name="routesYaml"/> is the body of <c>routes:</c>, one route per line.</summary>
+    /// <param name="routesYaml">The body of <c>routes:</c>.</param>
+    /// <param name="extraYaml">More top-level YAML (upstream:, appliance:).</param>
+    /// <param name="pki">The CA and certificates to serve; a new one when null.</param>
+    /// <param name="logLevel">The configuration's <c>log_level</c>.</param>
     /// <param name="upstreamResolver">Replaces DNS for upstream names (e.g. <c>up.internal</c> to loopback).</param>
+    /// <param name="health">The handler of <c>appliance.health_addr</c>, if the YAML sets one.</param>
+    /// <param name="certificateCheck">Judges the served certificate at start and on reload.</param>
+    /// <param name="prepare">Runs on the directory before the configuration is loaded (extra files).</param>
     public static async Task<GatewayHarness> StartAsync(string routesYaml, string extraYaml = "", TestPki? pki = null, string logLevel = "debug", UpstreamResolver? upstreamResolver = null,
         IHealthHandler? health = null, Func<GatewayConfig, Func<string, IEnumerable<string>>>? certificateCheck = null, Action<TempDirectory, TestPki>? prepare = null)
     {

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net;
-using System.Net.Http;
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json.Nodes;
@@ -55,6 +54,7 @@ public sealed partial class McpTunnelProcess : IAsyncDisposable
     /// <param name="environment">Variables to set (null value: remove).</param>
     /// <param name="ownProcessGroup">Start it as the leader of a new process group (a shell's foreground job).</param>
     /// <param name="ignoredSignals">Shell trap list to ignore before exec, e.g. <c>HUP INT</c> (nohup, background job).</param>
+    /// <param name="workingDirectory">A directory to start in, removed once entered (a working directory that no longer exists); null keeps the test's own.</param>
     public static McpTunnelProcess Start(IEnumerable<string> args, IReadOnlyDictionary<string, string?>? environment = null, bool ownProcessGroup = false, string? ignoredSignals = null, string? workingDirectory = null)
     {
         var aot = Path.Combine(RepoRoot(), "artifacts", "bin", "mcp-tunnel");

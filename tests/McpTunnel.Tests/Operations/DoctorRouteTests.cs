@@ -1,9 +1,8 @@
 using System.Net;
 using McpTunnel.Configuration;
-using McpTunnel.Gateway;
+using McpTunnel.Gateway.Upstream;
 using McpTunnel.Operations.Doctor;
 using McpTunnel.Tests.Infrastructure;
-using McpTunnel.Gateway.Upstream;
 
 namespace McpTunnel.Tests.Operations;
 

@@ -1,7 +1,7 @@
 using System.Globalization;
 using McpTunnel.Connector;
-using McpTunnel.Operations.Health;
 using McpTunnel.Gateway;
+using McpTunnel.Operations.Health;
 using McpTunnel.Tests.Infrastructure;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging.Abstractions;

@@ -1,11 +1,10 @@
 using McpTunnel.Configuration;
-using McpTunnel.Gateway;
+using McpTunnel.Gateway.Tls;
 using McpTunnel.Run;
 using McpTunnel.Tests.Infrastructure;
 using Microsoft.Extensions.Time.Testing;
 using Serilog.Core;
 using Serilog.Events;
-using McpTunnel.Gateway.Tls;
 
 namespace McpTunnel.Tests.Run;
 

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Net.Http;
 using McpTunnel.Configuration;
 using McpTunnel.Credentials;
 using McpTunnel.Credentials.Api;
