@@ -30,8 +30,12 @@ public sealed partial class FakeCloudflaredTests : IDisposable
 
     private Process Launch(IEnumerable<string> args, Dictionary<string, string>? environment = null, string? preamble = null)
     {
-        var start = new ProcessStartInfo("sh") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = "/" };
-        foreach (var arg in new[] { "-c", (preamble is null ? "" : preamble + "; ") + "exec \"$@\"", "stand-in", StandIn.Binary }.Concat(args))
+        // The stand-in starts with every signal at its default, as systemd starts a service, whatever this test run
+        // inherited: under nohup SIGHUP arrives ignored, and a Go program that never asks for SIGHUP (cloudflared)
+        // keeps ignoring it, so the SIGHUP case would wait for an exit that cannot come. A preamble may then set
+        // dispositions of its own (trap '' INT: a background job).
+        var start = new ProcessStartInfo("env") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = "/" };
+        foreach (var arg in new[] { "--default-signal", "sh", "-c", (preamble is null ? "" : preamble + "; ") + "exec \"$@\"", "stand-in", StandIn.Binary }.Concat(args))
         {
             start.ArgumentList.Add(arg);
         }
