@@ -103,6 +103,16 @@ public sealed class GatewayMetrics
 
     internal void MemoryReclaimed() => Interlocked.Increment(ref _memoryReclaims);
 
+    private int _memoryReclaimPending;
+
+    /// <summary>
+    /// True while a collection waits for the rest of <c>ConnectionGovernor.ReclaimInterval</c> (a flood ended within a
+    /// minute of the last collection). Tests wait for it before they move the clock.
+    /// </summary>
+    public bool MemoryReclaimPending => Volatile.Read(ref _memoryReclaimPending) != 0;
+
+    internal void MemoryReclaimScheduled(bool pending) => Volatile.Write(ref _memoryReclaimPending, pending ? 1 : 0);
+
     internal void ConnectionShed(ShedReason reason) => Interlocked.Increment(ref _shed[(int)reason]);
 
     internal void ConnectionRefused(RefusalReason reason) => Interlocked.Increment(ref _refused[(int)reason]);

@@ -198,10 +198,12 @@ internal sealed class ConnectionGovernor
                     {
                         governor._reclaimTimer?.Dispose();
                         governor._reclaimTimer = null;
+                        governor._metrics.MemoryReclaimScheduled(false);
                     }
 
                     governor.ReclaimAfterFlood();
                 }, this, wait, Timeout.InfiniteTimeSpan);
+                _metrics.MemoryReclaimScheduled(true);
                 return;
             }
 

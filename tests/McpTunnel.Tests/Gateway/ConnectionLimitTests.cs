@@ -223,6 +223,10 @@ public sealed class ConnectionLimitTests(ITestOutputHelper output)
         // Ten seconds later another flood ends: no connection closes after it, and the minute is not over yet; the
         // collection waits for the other fifty seconds.
         await FloodAndTimeOutAsync();
+
+        // The last connection's close schedules the collection after its count reached zero; the clock moves only
+        // once the timer exists (a timer created after the advance would be due a minute too late).
+        await Eventually.WaitAsync(() => metrics.MemoryReclaimPending, () => "no collection scheduled");
         gateway.Time.Advance(TimeSpan.FromSeconds(49));
         Assert.Equal(1, metrics.MemoryReclaims);
         gateway.Time.Advance(TimeSpan.FromSeconds(1));
