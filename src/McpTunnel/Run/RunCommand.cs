@@ -52,6 +52,7 @@ internal static class RunCommand
             (connector, tokenWatched) = prepared.Value;
         }
 
+        using var connectorMeter = connector is null ? null : ConnectorInstruments.Create(connector);
         GatewayServer? server = null;
         var health = config.Appliance.HealthAddr is null ? null : new HealthEndpoint(() => server, connector, TimeProvider.System);
         try
