@@ -45,6 +45,9 @@ public static class GatewayTelemetry
         "OTEL_METRIC_EXPORT_TIMEOUT",
         "OTEL_TRACES_SAMPLER",
         "OTEL_TRACES_SAMPLER_ARG",
+        "OTEL_BSP_SCHEDULE_DELAY",
+        "OTEL_PROPAGATORS",
+        "OTEL_BSP_EXPORT_TIMEOUT",
     ];
 
     /// <summary>Whether an OTLP collector is configured: an endpoint is set and the SDK is not disabled.</summary>
@@ -68,6 +71,13 @@ public static class GatewayTelemetry
             .Where(p => !string.IsNullOrEmpty(p.Value))
             // HTTP/protobuf unless the operator asks for gRPC: it goes through proxies and needs no HTTP/2.
             .Append(new KeyValuePair<string, string?>("OTEL_EXPORTER_OTLP_PROTOCOL", environment("OTEL_EXPORTER_OTLP_PROTOCOL") ?? "http/protobuf")));
+        if (string.Equals(environment("OTEL_PROPAGATORS")?.Trim(), "none", StringComparison.OrdinalIgnoreCase))
+        {
+            // The standard switch for "send no trace context": upstreams then get no traceparent from us (the
+            // process has one gateway; UpstreamClient reads the process's propagator).
+            DistributedContextPropagator.Current = DistributedContextPropagator.CreateNoOutputPropagator();
+        }
+
         var scope = new HostScope(metrics);
         if (!prometheus && !otlp)
         {
@@ -75,7 +85,14 @@ public static class GatewayTelemetry
         }
 
         var telemetry = builder.Services.AddOpenTelemetry()
-            .ConfigureResource(r => r.AddService(serviceName: "mcp-tunnel", serviceVersion: typeof(GatewayTelemetry).Assembly.GetName().Version?.ToString(3)));
+            .ConfigureResource(r =>
+            {
+                // OTEL_SERVICE_NAME (read by the SDK) names the service when set; else it is mcp-tunnel.
+                if (string.IsNullOrWhiteSpace(environment("OTEL_SERVICE_NAME")))
+                {
+                    r.AddService(serviceName: "mcp-tunnel", serviceVersion: typeof(GatewayTelemetry).Assembly.GetName().Version?.ToString(3));
+                }
+            });
         telemetry.WithMetrics(m =>
         {
             m.AddMeter(GatewayInstruments.MeterName).AddMeter(PlatformMeters);
@@ -99,7 +116,9 @@ public static class GatewayTelemetry
         });
         if (otlp)
         {
-            telemetry.WithTracing(t => t.AddSource(GatewayInstruments.MeterName).AddOtlpExporter());
+            // Ours, and HttpClient's: the upstream request (its span carries traceparent to the upstream) and its
+            // connection set-up (.NET's experimental connection source).
+            telemetry.WithTracing(t => t.AddSource(GatewayInstruments.MeterName, "System.Net.Http", "Experimental.System.Net.Http.Connections").AddOtlpExporter());
         }
 
         return scope.Bind;

@@ -16,7 +16,7 @@ internal sealed class ToolNameLabels
 
     public string Label(string route, string? tool)
     {
-        if (tool is null || !IsWellFormed(tool))
+        if (!IsWellFormed(tool))
         {
             return McpMethods.Other;
         }
@@ -34,9 +34,9 @@ internal sealed class ToolNameLabels
         }
     }
 
-    private static bool IsWellFormed(string tool)
+    public static bool IsWellFormed([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] string? tool)
     {
-        if (tool.Length is 0 or > 128)
+        if (tool is null || tool.Length is 0 or > 128)
         {
             return false;
         }

@@ -39,7 +39,8 @@ public sealed class GatewayHarness : IAsyncDisposable
     /// <summary>Starts a gateway. <paramref name="routesYaml"/> is the body of <c>routes:</c>, one route per line.</summary>
     /// <param name="upstreamResolver">Replaces DNS for upstream names (e.g. <c>up.internal</c> to loopback).</param>
     public static async Task<GatewayHarness> StartAsync(string routesYaml, string extraYaml = "", TestPki? pki = null, string logLevel = "debug", UpstreamResolver? upstreamResolver = null,
-        Microsoft.AspNetCore.Http.RequestDelegate? health = null, Func<GatewayConfig, Func<string, IEnumerable<string>>>? certificateCheck = null, Action<TempDirectory, TestPki>? prepare = null)
+        Microsoft.AspNetCore.Http.RequestDelegate? health = null, Func<GatewayConfig, Func<string, IEnumerable<string>>>? certificateCheck = null, Action<TempDirectory, TestPki>? prepare = null,
+        IReadOnlyDictionary<string, string>? environment = null)
     {
         var directory = new TempDirectory();
         pki ??= new TestPki();
@@ -50,7 +51,9 @@ public sealed class GatewayHarness : IAsyncDisposable
         Assert.True(result.Succeeded, string.Join("\n", result.Problems));
         var logs = new CapturingLoggerProvider();
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
-        var server = GatewayServer.Create(result.Config!, logs, time, health, upstreamResolver, certificateCheck?.Invoke(result.Config!));
+        var server = GatewayServer.Create(result.Config!, logs, time, health, upstreamResolver, certificateCheck?.Invoke(result.Config!),
+            // The OTEL_* variables the gateway sees: the test's own, never the runner's.
+            name => environment?.GetValueOrDefault(name));
         await server.StartAsync();
         return new GatewayHarness(directory, pki, server, logs, time);
     }
