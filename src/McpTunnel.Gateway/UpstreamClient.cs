@@ -38,9 +38,7 @@ public sealed class UpstreamClient : IDisposable
             AutomaticDecompression = DecompressionMethods.None,
             UseCookies = false,
             EnableMultipleHttp2Connections = true,
-            // W3C traceparent towards the upstream, from the span of this request (HttpClient's), replacing whatever
-            // the caller sent; nothing when OTEL_PROPAGATORS=none made the process's propagator silent.
-            ActivityHeadersPropagator = new Yarp.ReverseProxy.Forwarder.ReverseProxyPropagator(System.Diagnostics.DistributedContextPropagator.Current),
+            ActivityHeadersPropagator = null,
             PooledConnectionIdleTimeout = PooledConnectionIdleTimeout,
             PooledConnectionLifetime = PooledConnectionLifetime,
             // Covers the TCP connect (bounded again inside the callback) plus an upstream TLS handshake.

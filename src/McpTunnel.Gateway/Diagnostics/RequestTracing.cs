@@ -6,8 +6,7 @@ namespace McpTunnel.Gateway.Diagnostics;
 /// <summary>
 /// One span per inner request, named after the MCP method as the OpenTelemetry MCP conventions name them
 /// (<c>tools/call hello</c>; the HTTP method when the request carries no MCP message), a child of the caller's
-/// <c>traceparent</c> when it sent one. HttpClient's own span (the upstream request, with its connection set-up)
-/// becomes its child and carries the trace on to the upstream. Nothing is created unless a tracer listens
+/// <c>traceparent</c> when it sent one. Nothing is created unless a tracer listens
 /// (an OTLP endpoint is configured). No payload, header or session id is recorded: the session only as the
 /// access log's hash.
 /// </summary>

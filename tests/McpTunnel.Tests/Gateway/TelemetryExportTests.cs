@@ -8,7 +8,7 @@ namespace McpTunnel.Tests.Gateway;
 
 /// <summary>
 /// OTLP export to a loopback collector (<see cref="OtlpReceiver"/>), configured with the standard OTEL_*
-/// variables: spans per MCP call with their children and the traceparent the upstream received, and metric
+/// variables: spans per MCP call and metric
 /// points, after real requests through the tunnel. And nothing at all without an endpoint.
 /// </summary>
 public sealed class TelemetryExportTests : IAsyncLifetime
@@ -36,7 +36,7 @@ public sealed class TelemetryExportTests : IAsyncLifetime
         Encoding.UTF8, "application/json");
 
     [Fact]
-    public async Task A_tool_call_is_one_span_named_after_it_with_the_upstream_request_as_child_and_traceparent_at_the_upstream()
+    public async Task A_tool_call_is_one_span_named_after_it_and_its_trace_id_in_the_access_line()
     {
         await using var gateway = await StartGatewayAsync(new()
         {
@@ -52,8 +52,6 @@ public sealed class TelemetryExportTests : IAsyncLifetime
         request.Headers.Add("Mcp-Session-Id", "session-secret-123");
         using var response = await http.SendAsync(request);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        var echoed = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
-        var upstreamTraceparent = echoed.GetProperty("headers").GetProperty("traceparent").GetString()!;
 
         var span = await _collector.WaitForSpanAsync(s => s.Scope == "McpTunnel");
         Assert.Equal("tools/call hello", span.Name);
@@ -69,12 +67,6 @@ public sealed class TelemetryExportTests : IAsyncLifetime
         // The session only as the access log's hash; no payload.
         Assert.Matches("^[0-9a-f]{12}$", span.Attributes["mcp_tunnel.session_hash"]);
         Assert.DoesNotContain(span.Attributes.Values, v => v.Contains("session-secret", StringComparison.Ordinal) || v.Contains("payload-must-not-leave", StringComparison.Ordinal));
-
-        // The upstream request is HttpClient's span, a child of ours, and it is what the upstream was told.
-        var upstream = await _collector.WaitForSpanAsync(s => s.Scope == "System.Net.Http" && s.ParentSpanId == span.SpanId);
-        Assert.Equal(3, upstream.Kind); // CLIENT
-        Assert.Equal(span.TraceId, upstream.TraceId);
-        Assert.Equal($"00-{span.TraceId}-{upstream.SpanId}-01", upstreamTraceparent);
 
         // The access line carries the trace id.
         var access = await gateway.Logs.WaitForAsync("rpc=tools/call tool=hello");
