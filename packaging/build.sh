@@ -113,6 +113,8 @@ stage() {
   # Standard modes in the archive; postinst (dpkg-statoverride) and the rpm %attr make them 0750/0640 root:mcp-tunnel.
   install -D -m 0644 "$here/common/config.yaml" "$tree/etc/mcp-tunnel/config.yaml"
   install -d -m 0755 "$tree/usr/share/doc/mcp-tunnel" "$tree/usr/share/man/man1"
+  # The Grafana dashboard of the metrics the binary exposes (docs/operations.md, Observe it).
+  install -D -m 0644 "$here/common/grafana/mcp-tunnel.json" "$tree/usr/share/mcp-tunnel/grafana/mcp-tunnel.json"
   install -m 0644 "$here/common/copyright" "$tree/usr/share/doc/mcp-tunnel/copyright"
   for doc in README.md docs/configuration.md docs/operations.md docs/packaging.md; do
     [ -f "$root/$doc" ] && install -m 0644 "$root/$doc" "$tree/usr/share/doc/mcp-tunnel/$(basename "$doc")"

@@ -78,8 +78,9 @@ public sealed class GatewayServer : IGatewayStatus, IAsyncDisposable
     /// upstream names (tests). <paramref name="certificateCheck"/> judges the server certificate at start and on
     /// each reload (see <see cref="ServerCertificateStore.Open"/>).
     /// </summary>
+    /// <paramref name="environment"/> is where the <c>OTEL_*</c> variables are read (default: the process's).
     public static GatewayServer Create(GatewayConfig config, ILoggerProvider logs, TimeProvider? time = null, IHealthHandler? health = null,
-        UpstreamResolver? upstreamResolver = null, Func<string, IEnumerable<string>>? certificateCheck = null)
+        UpstreamResolver? upstreamResolver = null, Func<string, IEnumerable<string>>? certificateCheck = null, Func<string, string?>? environment = null)
     {
         var metrics = new GatewayMetrics();
         var timeProvider = time ?? TimeProvider.System;
@@ -106,6 +107,9 @@ public sealed class GatewayServer : IGatewayStatus, IAsyncDisposable
         var gatewayLogger = loggerFactoryForStartup.CreateLogger("McpTunnel.Gateway");
         tlsReporter.Attach(gatewayLogger);
         var certificates = ServerCertificateStore.Open(config.Tls, gatewayLogger, timeProvider, config.Appliance.CertPollInterval, certificateCheck);
+        Diagnostics.GatewayInstruments.AddCertificate(metrics.Meter, certificates);
+        var bindTelemetry = Diagnostics.GatewayTelemetry.Add(builder, metrics, prometheus: health is not null && config.Appliance.HealthAddr is not null,
+            environment ?? Environment.GetEnvironmentVariable);
 
         var limits = ConnectionLimits.Resolve(config.Appliance);
         var governor = ConnectionGovernor.ForTunnel(limits, config.Appliance, timeProvider, metrics, gatewayLogger);
@@ -146,14 +150,18 @@ public sealed class GatewayServer : IGatewayStatus, IAsyncDisposable
         });
 
         var app = builder.Build();
+        bindTelemetry(app.Services);
         var outer = app.Services.GetRequiredService<OuterWebSocketHandler>();
         var inner = app.Services.GetRequiredService<InnerRequestHandler>();
         var server = new GatewayServer(app, config, certificates, metrics, inner, logLevel, limits, gatewayLogger);
         if (health is not null && healthEndpoint is not null)
         {
             // The health listener is a plain loopback socket of its own; it never reaches a route.
-            app.MapWhen(context => context.Features.Get<ITunnelFeature>() is null && IsHealth(context, healthEndpoint),
-                branch => branch.Run(context => health.HandleAsync(context, server)));
+            app.MapWhen(context => context.Features.Get<ITunnelFeature>() is null && IsHealth(context, healthEndpoint), branch =>
+            {
+                Diagnostics.GatewayTelemetry.MapMetrics(branch);
+                branch.Run(context => health.HandleAsync(context, server));
+            });
         }
 
         app.MapWhen(static context => context.Features.Get<ITunnelFeature>() is null, branch =>
@@ -373,6 +381,7 @@ public sealed class GatewayServer : IGatewayStatus, IAsyncDisposable
         await StopAsync().ConfigureAwait(false);
         Certificates.Dispose();
         await _app.DisposeAsync().ConfigureAwait(false);
+        Metrics.Meter.Dispose();
     }
 
     /// <summary>Lets the gateway log through the caller's provider without disposing it.</summary>

@@ -28,6 +28,7 @@ public sealed class PackageContentTests(PackageFixture packages)
             ("-rw-r--r--", "./usr/share/doc/mcp-tunnel/changelog.gz"),
             ("-rw-r--r--", "./usr/share/bash-completion/completions/mcp-tunnel"),
             ("-rw-r--r--", "./usr/share/zsh/vendor-completions/_mcp-tunnel"),
+            ("-rw-r--r--", "./usr/share/mcp-tunnel/grafana/mcp-tunnel.json"),
         })
         {
             Assert.Contains(listing.Split('\n'), line => line.StartsWith(mode + " root/root", StringComparison.Ordinal) && line.EndsWith(" " + path, StringComparison.Ordinal));
@@ -68,6 +69,17 @@ public sealed class PackageContentTests(PackageFixture packages)
             Assert.Equal(expected, (await Shell.BashAsync($"dpkg-deb --fsys-tarfile '{packages.Deb}' | tar -xO {inDeb}")).Stdout);
             Assert.Equal(expected, (await Shell.BashAsync($"rpm2cpio '{packages.Rpm}' | cpio -i --quiet --to-stdout {inRpm}")).Stdout);
         }
+    }
+
+    [SkippableFact]
+    public async Task Both_packages_ship_the_repositorys_grafana_dashboard()
+    {
+        Skip.If(Repo.Disabled, "MCP_TUNNEL_SYSTEM_TESTS=0");
+        var path = "./usr/share/mcp-tunnel/grafana/mcp-tunnel.json";
+        var expected = File.ReadAllText(Path.Combine(Repo.Root, "packaging", "common", "grafana", "mcp-tunnel.json"));
+        Assert.Contains("mcp_tunnel_requests_total", expected, StringComparison.Ordinal);
+        Assert.Equal(expected, (await Shell.BashAsync($"dpkg-deb --fsys-tarfile '{packages.Deb}' | tar -xO {path}")).Stdout);
+        Assert.Equal(expected, (await Shell.BashAsync($"rpm2cpio '{packages.Rpm}' | cpio -i --quiet --to-stdout {path}")).Stdout);
     }
 
     [SkippableFact]

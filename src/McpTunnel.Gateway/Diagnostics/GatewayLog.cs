@@ -74,8 +74,8 @@ internal static partial class GatewayLog
     [LoggerMessage(1300, LogLevel.Information, "request started method={Method} host={Host} path={Path}")]
     public static partial void RequestStarted(ILogger logger, string method, string host, string path);
 
-    [LoggerMessage(1304, LogLevel.Information, "request finished route={Route} method={Method} path={Path} status={Status} duration_ms={DurationMs} bytes_in={BytesIn} bytes_out={BytesOut} rpc={Rpc} tool={Tool} upstream={Upstream} session={Session}")]
-    public static partial void RequestFinished(ILogger logger, string route, string method, string path, int status, long durationMs, long bytesIn, long bytesOut, string rpc, string tool, string upstream, string session);
+    [LoggerMessage(1304, LogLevel.Information, "request finished route={Route} method={Method} path={Path} status={Status} duration_ms={DurationMs} bytes_in={BytesIn} bytes_out={BytesOut} rpc={Rpc} tool={Tool} upstream={Upstream} session={Session} trace_id={TraceId}")]
+    public static partial void RequestFinished(ILogger logger, string route, string method, string path, int status, long durationMs, long bytesIn, long bytesOut, string rpc, string tool, string upstream, string session, string traceId);
 
     [LoggerMessage(1305, LogLevel.Information, "configuration reloaded routes={Routes}")]
     public static partial void Reloaded(ILogger logger, int routes);

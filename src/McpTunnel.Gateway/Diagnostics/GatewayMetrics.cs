@@ -1,14 +1,35 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+
 namespace McpTunnel.Gateway.Diagnostics;
 
 /// <summary>
-/// Counters the data path keeps for operators and tests. Plain interlocked fields: the hot path pays one
-/// atomic add per event and nothing when nobody reads them. Every label value comes from a closed set, never
+/// What the data path counts, for operators and tests. Counters are plain interlocked fields read by observable
+/// instruments on the <see cref="GatewayInstruments.MeterName"/> meter (so the hot path pays one atomic add per
+/// event, as before, and an exporter reads them only when it collects); durations are histogram instruments.
+/// Every label value comes from a closed set, never
 /// from what a client sent: route names from the configuration, HTTP methods from <see cref="MethodLabel"/>
 /// (the standard methods, else <c>_OTHER</c>), status classes from <see cref="StatusLabel"/>, handshake failure
-/// reasons from a fixed list; so no request can add a series.
+/// reasons from a fixed list, MCP methods from <see cref="McpMethods"/> and tool names bounded per route
+/// (<see cref="ToolNameLabels"/>); so no request can add a series. The instrument names are in
+/// <see cref="GatewayInstruments"/>.
 /// </summary>
 public sealed class GatewayMetrics
 {
+    public GatewayMetrics()
+    {
+        // The scope tells this gateway's meter apart from another's in the same process (tests run many): a
+        // gateway's metric provider reads only meters scoped to it (GatewayTelemetry).
+        Meter = new Meter(new MeterOptions(GatewayInstruments.MeterName) { Scope = this });
+        (_duration, _mcpDuration) = GatewayInstruments.Create(Meter, this);
+    }
+
+    /// <summary>The meter every instrument of this gateway lives on (disposed with the gateway).</summary>
+    public Meter Meter { get; }
+
+    private readonly Histogram<double> _duration;
+    private readonly Histogram<double> _mcpDuration;
+    private readonly ToolNameLabels _tools = new();
     private long _activeWebSockets;
     private long _webSocketsTotal;
     private long _requests;
@@ -137,19 +158,48 @@ public sealed class GatewayMetrics
     public static readonly double[] DurationBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
 
     private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Route, string Method, string Status), long[]> _byRoute = new();
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Histogram> _durations = new();
 
     internal void RequestFinished(string route, string method, int status, TimeSpan elapsed)
     {
         var counter = _byRoute.GetOrAdd((route, MethodLabel(method), StatusLabel(status)), static _ => new long[1]);
         Interlocked.Increment(ref counter[0]);
-        _durations.GetOrAdd(route, static _ => new Histogram()).Observe(elapsed.TotalSeconds);
+        _duration.Record(elapsed.TotalSeconds, new KeyValuePair<string, object?>("route", route));
     }
 
-    /// <summary>Requests by route, method label and status class, for /metrics.</summary>
+    /// <summary>Whether anything reads MCP call durations (then the request body's first bytes are peeked for the method).</summary>
+    internal bool McpCallsObserved => _mcpDuration.Enabled;
+
+    /// <summary>One MCP message through <paramref name="route"/>: its JSON-RPC method (closed list) and, for tools/call, the tool (bounded).</summary>
+    internal void McpCallFinished(string route, string? rpcMethod, string? tool, int status, TimeSpan elapsed)
+    {
+        if (rpcMethod is null || !_mcpDuration.Enabled)
+        {
+            return;
+        }
+
+        var method = McpMethods.Label(rpcMethod);
+        var tags = new TagList
+        {
+            { "route", route },
+            { McpMethods.MethodAttribute, method },
+            { "status", StatusLabel(status) },
+        };
+        if (method == "tools/call")
+        {
+            tags.Add(McpMethods.ToolAttribute, _tools.Label(route, tool));
+        }
+
+        _mcpDuration.Record(elapsed.TotalSeconds, tags);
+    }
+
+    /// <summary>Requests by route, method label and status class.</summary>
     public IEnumerable<(string Route, string Method, string Status, long Count)> RequestsByRoute =>
         _byRoute.Select(p => (p.Key.Route, p.Key.Method, p.Key.Status, Interlocked.Read(ref p.Value[0])));
 
-    /// <summary>Request duration histograms by route, for /metrics.</summary>
-    public IEnumerable<(string Route, Histogram Histogram)> Durations => _durations.Select(p => (p.Key, p.Value));
+    /// <summary>Failed handshakes by reason, as the instrument reads them.</summary>
+    internal IEnumerable<KeyValuePair<string, long[]>> TlsFailureCells => _tlsFailuresByReason;
+
+    internal long ShedCount(int reason) => Interlocked.Read(ref _shed[reason]);
+
+    internal long RefusedCount(int reason) => Interlocked.Read(ref _refused[reason]);
 }

@@ -127,9 +127,10 @@ internal sealed class InnerRequestHandler : IDisposable
                 return;
             }
 
-            // The peek only feeds the access line; without it nothing is copied.
+            // The peek only feeds the access line and the MCP call metric; without them nothing is copied.
             var logging = _logger.IsEnabled(LogLevel.Information);
-            var capture = logging ? McpRequestPeek.Attach(request) : null;
+            var activity = Diagnostics.RequestTracing.Start(request, route.Name);
+            var capture = logging || activity is not null || _metrics.McpCallsObserved ? McpRequestPeek.Attach(request) : null;
             var error = await _forwarder.SendAsync(context, route.DestinationPrefix, state.Upstream.Invoker, state.RequestConfig, ForwardedHeadersTransformer.Instance).ConfigureAwait(false);
             try
             {
@@ -139,12 +140,16 @@ internal sealed class InnerRequestHandler : IDisposable
             {
                 var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
                 _metrics.RequestFinished(route.Name, request.Method, context.Response.StatusCode, elapsed);
+                var (rpcMethod, tool) = McpRequestPeek.Read(capture);
+                _metrics.McpCallFinished(route.Name, rpcMethod, tool, context.Response.StatusCode, elapsed);
+                var bytesIn = capture?.BytesRead ?? request.ContentLength ?? -1;
+                var session = logging || activity is not null ? SessionHash(request.Headers["Mcp-Session-Id"].ToString()) : "-";
+                Diagnostics.RequestTracing.Finish(activity, context.Response.StatusCode, bytesIn, context.Response.ContentLength ?? -1, rpcMethod, tool, session);
                 if (logging)
                 {
-                    var (rpcMethod, tool) = McpRequestPeek.Read(capture);
                     GatewayLog.RequestFinished(_logger, route.Name, request.Method, request.Path.Value ?? "/", context.Response.StatusCode,
-                        (long)elapsed.TotalMilliseconds, capture?.BytesRead ?? request.ContentLength ?? -1, context.Response.ContentLength ?? -1, rpcMethod ?? "-", tool ?? "-",
-                        route.DestinationPrefix, SessionHash(request.Headers["Mcp-Session-Id"].ToString()));
+                        (long)elapsed.TotalMilliseconds, bytesIn, context.Response.ContentLength ?? -1, rpcMethod ?? "-", tool ?? "-",
+                        route.DestinationPrefix, session, Diagnostics.RequestTracing.TraceId(activity, request));
                 }
             }
         }

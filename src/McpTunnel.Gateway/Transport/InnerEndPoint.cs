@@ -12,5 +12,8 @@ public sealed class InnerEndPoint : EndPoint
 
     private InnerEndPoint() { }
 
+    /// <summary>Kestrel's connection metrics read it (EndPoint's own throws NotImplementedException, which stops the accept loop).</summary>
+    public override System.Net.Sockets.AddressFamily AddressFamily => System.Net.Sockets.AddressFamily.Unspecified;
+
     public override string ToString() => "websocket-tunnel";
 }

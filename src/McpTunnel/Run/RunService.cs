@@ -53,10 +53,12 @@ internal sealed class RunService(RunServiceOptions options)
         var time = options.Time;
         var notifier = options.Notifier;
         GatewayServer? server = null;
+        using var connectorMeter = connector is null ? null : ConnectorInstruments.Create(connector.Supervisor);
         var health = config.Appliance.HealthAddr is null ? null : new HealthEndpoint(connector?.Supervisor, time);
         try
         {
-            server = GatewayServer.Create(config, options.Logs, time, health: health, certificateCheck: ServerCertificateAdvice.For(config));
+            server = GatewayServer.Create(config, options.Logs, time, health: health, certificateCheck: ServerCertificateAdvice.For(config),
+                environment: options.Environment);
         }
         catch (CertificateLoadException ex)
         {

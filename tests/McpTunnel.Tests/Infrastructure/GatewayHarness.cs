@@ -45,8 +45,10 @@ public sealed class GatewayHarness : IAsyncDisposable
     /// <param name="health">The handler of <c>appliance.health_addr</c>, if the YAML sets one.</param>
     /// <param name="certificateCheck">Judges the served certificate at start and on reload.</param>
     /// <param name="prepare">Runs on the directory before the configuration is loaded (extra files).</param>
+    /// <param name="environment">The OTEL_* variables the gateway sees (none when null: nothing is exported).</param>
     public static async Task<GatewayHarness> StartAsync(string routesYaml, string extraYaml = "", TestPki? pki = null, string logLevel = "debug", UpstreamResolver? upstreamResolver = null,
-        IHealthHandler? health = null, Func<GatewayConfig, Func<string, IEnumerable<string>>>? certificateCheck = null, Action<TempDirectory, TestPki>? prepare = null)
+        IHealthHandler? health = null, Func<GatewayConfig, Func<string, IEnumerable<string>>>? certificateCheck = null, Action<TempDirectory, TestPki>? prepare = null,
+        IReadOnlyDictionary<string, string>? environment = null)
     {
         var directory = new TempDirectory();
         pki ??= new TestPki();
@@ -57,7 +59,9 @@ public sealed class GatewayHarness : IAsyncDisposable
         Assert.True(result.Succeeded, string.Join("\n", result.Problems));
         var logs = new CapturingLoggerProvider();
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
-        var server = GatewayServer.Create(result.Config!, logs, time, health, upstreamResolver, certificateCheck?.Invoke(result.Config!));
+        var server = GatewayServer.Create(result.Config!, logs, time, health, upstreamResolver, certificateCheck?.Invoke(result.Config!),
+            // The OTEL_* variables the gateway sees: the test's own, never the runner's.
+            name => environment?.GetValueOrDefault(name));
         await server.StartAsync();
         return new GatewayHarness(directory, pki, server, logs, time);
     }

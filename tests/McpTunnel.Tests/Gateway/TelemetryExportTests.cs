@@ -1,0 +1,112 @@
+using System.Net;
+using System.Text;
+using McpTunnel.Tests.Infrastructure;
+
+namespace McpTunnel.Tests.Gateway;
+
+/// <summary>
+/// OTLP export to a loopback collector (<see cref="OtlpReceiver"/>), configured with the standard OTEL_*
+/// variables: spans per MCP call and metric
+/// points, after real requests through the tunnel. And nothing at all without an endpoint.
+/// </summary>
+public sealed class TelemetryExportTests : IAsyncLifetime
+{
+    private OtlpReceiver _collector = null!;
+    private EchoUpstream _echo = null!;
+
+    public async Task InitializeAsync()
+    {
+        _collector = await OtlpReceiver.StartAsync();
+        _echo = await EchoUpstream.StartAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _echo.DisposeAsync();
+        await _collector.DisposeAsync();
+    }
+
+    private Task<GatewayHarness> StartGatewayAsync(Dictionary<string, string> environment) => GatewayHarness.StartAsync(
+        $"echo: http://127.0.0.1:{_echo.Port}", "upstream:\n  allowed_ips: [127.0.0.0/8]", logLevel: "info", environment: environment);
+
+    private static StringContent ToolCall(string tool) => new(
+        $$"""{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"{{tool}}","arguments":{"secret":"payload-must-not-leave""" + "\"}}}",
+        Encoding.UTF8, "application/json");
+
+    [Fact]
+    public async Task A_tool_call_is_one_span_named_after_it_and_its_trace_id_in_the_access_line()
+    {
+        await using var gateway = await StartGatewayAsync(new()
+        {
+            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = _collector.Endpoint,
+            ["OTEL_BSP_SCHEDULE_DELAY"] = "100",
+            ["OTEL_METRIC_EXPORT_INTERVAL"] = "200",
+            ["OTEL_SERVICE_NAME"] = "tunnel-under-test",
+        });
+        using var http = gateway.CreateClient();
+        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri($"https://{GatewayHarness.Host("echo")}/mcp")) { Content = ToolCall("hello") };
+        // The caller's own trace: ours joins it.
+        request.Headers.Add("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+        request.Headers.Add("Mcp-Session-Id", "session-secret-123");
+        using var response = await http.SendAsync(request);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+
+        var span = await _collector.WaitForSpanAsync(s => s.Scope == "McpTunnel");
+        Assert.Equal("tools/call hello", span.Name);
+        Assert.Equal(2, span.Kind); // SERVER
+        Assert.Equal("0af7651916cd43dd8448eb211c80319c", span.TraceId);
+        Assert.Equal("b7ad6b7169203331", span.ParentSpanId);
+        Assert.Equal("echo", span.Attributes["mcp_tunnel.route"]);
+        Assert.Equal("tools/call", span.Attributes["mcp.method.name"]);
+        Assert.Equal("hello", span.Attributes["gen_ai.tool.name"]);
+        Assert.Equal("200", span.Attributes["http.response.status_code"]);
+        Assert.True(long.Parse(span.Attributes["http.request.body.size"], System.Globalization.CultureInfo.InvariantCulture) > 50);
+        Assert.Equal("tunnel-under-test", span.Resource["service.name"]);
+        // The session only as the access log's hash; no payload.
+        Assert.Matches("^[0-9a-f]{12}$", span.Attributes["mcp_tunnel.session_hash"]);
+        Assert.DoesNotContain(span.Attributes.Values, v => v.Contains("session-secret", StringComparison.Ordinal) || v.Contains("payload-must-not-leave", StringComparison.Ordinal));
+
+        // The access line carries the trace id.
+        var access = await gateway.Logs.WaitForAsync("rpc=tools/call tool=hello");
+        Assert.EndsWith($"trace_id={span.TraceId}", access.Message, StringComparison.Ordinal);
+
+        // Metric points of the same requests reach the collector too.
+        var requests = await _collector.WaitForPointAsync(p => p.Metric == "mcp_tunnel.requests" && p.Attributes.GetValueOrDefault("route") == "echo" && p.Value >= 1);
+        Assert.Equal("{request}", requests.Unit);
+        Assert.Equal("POST", requests.Attributes["method"]);
+        var calls = await _collector.WaitForPointAsync(p => p.Metric == "mcp_tunnel.mcp.call.duration" && p.Count >= 1);
+        Assert.Equal("s", calls.Unit);
+        Assert.Equal("hello", calls.Attributes["gen_ai.tool.name"]);
+        Assert.Equal("application/x-protobuf", _collector.ContentTypes["/v1/traces"]);
+    }
+
+    [Fact]
+    public async Task Without_an_endpoint_nothing_is_exported_and_no_span_is_made()
+    {
+        // The collector is there, but not configured: OTEL_SDK_DISABLED wins even with an endpoint set.
+        await using (var disabled = await StartGatewayAsync(new() { ["OTEL_EXPORTER_OTLP_ENDPOINT"] = _collector.Endpoint, ["OTEL_SDK_DISABLED"] = "true" }))
+        {
+            await CallAsync(disabled, "disabled");
+        }
+
+        await using (var plain = await StartGatewayAsync([]))
+        {
+            await CallAsync(plain, "plain");
+        }
+
+        // A provider exports what it holds when it is disposed (the gateway's host disposes it), so had either of
+        // the two exported anything, the collector would have had a request by now.
+        Assert.Empty(_collector.ContentTypes);
+
+        // (The same collector does receive from a configured gateway: the test above.)
+
+        static async Task CallAsync(GatewayHarness gateway, string tool)
+        {
+            using var http = gateway.CreateClient();
+            using var response = await http.PostAsync(new Uri($"https://{GatewayHarness.Host("echo")}/mcp"), ToolCall(tool));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            var access = await gateway.Logs.WaitForAsync($"tool={tool}");
+            Assert.EndsWith("trace_id=-", access.Message, StringComparison.Ordinal);
+        }
+    }
+}
