@@ -20,9 +20,22 @@ internal static class RequestTracing
         }
 
         ActivityContext.TryParse(request.Headers.TraceParent.ToString(), request.Headers.TraceState.ToString(), isRemote: true, out var parent);
+
+        // ASP.NET Core's hosting layer starts an activity of its own for every request once its diagnostics logger is
+        // enabled (the service's logging is), unsampled and never exported. Started under it, our span would take it
+        // as parent and the parent-based sampler would drop ours: a request without the caller's traceparent would
+        // then never be traced. Our span's parent is the caller's context or nothing.
+        var hosting = Activity.Current;
+        Activity.Current = null;
         var activity = GatewayTelemetry.Source.StartActivity(ActivityKind.Server, parent, name: GatewayMetrics.MethodLabel(request.Method));
-        activity?.SetTag("mcp_tunnel.route", route);
-        activity?.SetTag("http.request.method", GatewayMetrics.MethodLabel(request.Method));
+        if (activity is null)
+        {
+            Activity.Current = hosting;
+            return null;
+        }
+
+        activity.SetTag("mcp_tunnel.route", route);
+        activity.SetTag("http.request.method", GatewayMetrics.MethodLabel(request.Method));
         return activity;
     }
 

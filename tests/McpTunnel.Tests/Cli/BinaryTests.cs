@@ -139,6 +139,78 @@ public sealed class BinaryTests
     }
 
     [SkippableFact]
+    public async Task The_aot_binary_serves_metrics_exports_a_span_per_call_and_propagates_its_trace()
+    {
+        // The OpenTelemetry SDK and exporters under Native AOT: the in-process tests run them JIT-compiled only.
+        Skip.If(Binary is null, "artifacts/bin/mcp-tunnel has not been published");
+        await using var collector = await Infrastructure.OtlpReceiver.StartAsync();
+        await using var echo = await Infrastructure.EchoUpstream.StartAsync();
+        using var directory = new Infrastructure.TempDirectory();
+        new Infrastructure.TestPki().WriteTo(directory);
+        var gatewayPort = Infrastructure.LoopbackPort.PickForAnotherListener();
+        var healthPort = Infrastructure.LoopbackPort.PickForAnotherListener();
+        var config = directory.Write("config.yaml", $$"""
+            listen_addr: "127.0.0.1:{{gatewayPort}}"
+            tunnel_domain: {{Infrastructure.TestPki.Domain}}
+            tls: { cert_file: tls.crt, key_file: tls.key }
+            routes: { echo: "http://127.0.0.1:{{echo.Port}}" }
+            upstream: { allowed_ips: [127.0.0.0/8] }
+            appliance:
+              health_addr: "127.0.0.1:{{healthPort}}"
+              telemetry: { otlp_endpoint: "{{collector.Endpoint}}", service_name: aot-under-test }
+            """);
+        using var systemd = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Unspecified);
+        systemd.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(directory.File("notify")));
+        var start = new ProcessStartInfo(Binary!) { RedirectStandardError = true, RedirectStandardOutput = true, ArgumentList = { "run", "--no-connector", "--config", config } };
+        start.Environment["NOTIFY_SOCKET"] = directory.File("notify");
+        start.Environment["OTEL_BSP_SCHEDULE_DELAY"] = "100";
+        start.Environment.Remove("INVOCATION_ID");
+        foreach (var name in McpTunnel.Gateway.Diagnostics.GatewayTelemetry.Variables.Where(n => n != "OTEL_BSP_SCHEDULE_DELAY"))
+        {
+            start.Environment.Remove(name);
+        }
+
+        using var run = Process.Start(start)!;
+        var log = new System.Text.StringBuilder();
+        run.ErrorDataReceived += (_, e) => { lock (log) { log.AppendLine(e.Data); } };
+        run.BeginErrorReadLine();
+        try
+        {
+            var buffer = new byte[4096];
+            using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+            while (!System.Text.Encoding.UTF8.GetString(buffer, 0, await systemd.ReceiveAsync(buffer, System.Net.Sockets.SocketFlags.None, timeout.Token)).Contains("READY=1", StringComparison.Ordinal))
+            {
+            }
+
+            using var http = new HttpClient(McpTunnel.Operations.EdgeClient.CreateHandler(new McpTunnel.Operations.EdgeConnectOptions
+            {
+                Gateway = new Uri($"ws://127.0.0.1:{gatewayPort}/"),
+                SkipVerification = true,
+            })) { Timeout = TimeSpan.FromSeconds(60) };
+            using var content = new StringContent("""{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"hello","arguments":{}}}""", System.Text.Encoding.UTF8, "application/json");
+            using var response = await http.PostAsync(new Uri($"https://echo.{Infrastructure.TestPki.Domain}/mcp"), content, timeout.Token);
+            Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+            using var echoed = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync(timeout.Token));
+
+            var span = await collector.WaitForSpanAsync(s => s.Scope == "McpTunnel", TimeSpan.FromMinutes(3));
+            Assert.Equal("tools/call hello", span.Name);
+            Assert.Equal("aot-under-test", span.Resource["service.name"]);
+            Assert.StartsWith($"00-{span.TraceId}-", echoed.RootElement.GetProperty("headers").GetProperty("traceparent").GetString(), StringComparison.Ordinal);
+
+            using var scrape = new HttpClient { Timeout = TimeSpan.FromSeconds(60) };
+            var metrics = Infrastructure.PrometheusText.Parse(await scrape.GetStringAsync(new Uri($"http://127.0.0.1:{healthPort}/metrics"), timeout.Token));
+            Assert.Equal(1, metrics.Value("mcp_tunnel_requests_total", ("route", "echo"), ("method", "POST"), ("status", "2xx")));
+            Assert.Contains(metrics.Samples, s => s.Name.StartsWith("kestrel_", StringComparison.Ordinal));
+            Assert.Contains(metrics.Samples, s => s.Name.StartsWith("dotnet_", StringComparison.Ordinal));
+        }
+        finally
+        {
+            run.Kill(entireProcessTree: true);
+            await run.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        }
+    }
+
+    [SkippableFact]
     public async Task Run_without_routes_warns_at_start_and_in_its_status()
     {
         Skip.If(Binary is null, "artifacts/bin/mcp-tunnel has not been published");

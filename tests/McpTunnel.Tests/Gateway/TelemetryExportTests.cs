@@ -160,4 +160,24 @@ public sealed class TelemetryExportTests : IAsyncLifetime
         Assert.Equal(CallerTraceParent, headers.GetProperty("traceparent").GetString());
         Assert.Equal("vendor=caller", headers.GetProperty("tracestate").GetString());
     }
+
+    [Fact]
+    public async Task A_call_without_the_callers_trace_context_is_a_trace_of_its_own()
+    {
+        // cloudflared and most MCP clients send no traceparent; the gateway's span is then the root (not a child of
+        // ASP.NET Core's own unexported request activity, which would get it dropped by the parent-based sampler).
+        await using var gateway = await StartGatewayAsync(new() { ["OTEL_EXPORTER_OTLP_ENDPOINT"] = _collector.Endpoint, ["OTEL_BSP_SCHEDULE_DELAY"] = "100" });
+        using var http = gateway.CreateClient();
+        using var response = await http.PostAsync(new Uri($"https://{GatewayHarness.Host("echo")}/mcp"), ToolCall("rootless"));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        using var echoed = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+
+        var span = await _collector.WaitForSpanAsync(s => s.Scope == "McpTunnel" && s.Name == "tools/call rootless");
+        Assert.Equal("", span.ParentSpanId);
+        var upstreamSpan = await _collector.WaitForSpanAsync(s => s.Scope == "System.Net.Http" && s.TraceId == span.TraceId);
+        Assert.Equal(span.SpanId, upstreamSpan.ParentSpanId);
+        Assert.Equal($"00-{span.TraceId}-{upstreamSpan.SpanId}-01", echoed.RootElement.GetProperty("headers").GetProperty("traceparent").GetString());
+        var access = await gateway.Logs.WaitForAsync("tool=rootless");
+        Assert.EndsWith($"trace_id={span.TraceId}", access.Message, StringComparison.Ordinal);
+    }
 }
