@@ -101,11 +101,27 @@ public sealed class DebLifecycleTests(PackageFixture packages)
         Assert.Equal(pid1, (await host.ShAsync(h + "main_pid")).Trim());
         await host.WaitUntilAsync(h + "http_get 9090 /readyz | grep -q 'cloudflared: ok, connected'", Patience, "connected again after the rotation");
 
-        // 8. restart: a new process, ready again.
+        // 8. restart: a new process, ready again. It also picks up a drop-in with the standard OpenTelemetry
+        // variables (operations.md, "Observe it"): export to a collector needs no new privilege under the sandbox.
+        // The collector is a socket that records what it is sent (it never answers; the exporter gives up after 1 s).
+        await host.ShAsync("""
+            systemd-run --unit otlp-sink systemd-socket-activate --inetd -a -l 127.0.0.1:4318 sh -c 'cat >> /root/otlp-received'
+            mkdir -p /etc/systemd/system/mcp-tunnel.service.d
+            printf '[Service]\nEnvironment=OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 OTEL_EXPORTER_OTLP_TIMEOUT=1000 OTEL_BSP_SCHEDULE_DELAY=200\n' > /etc/systemd/system/mcp-tunnel.service.d/otel.conf
+            systemctl daemon-reload
+            """);
+        await host.WaitUntilAsync("exec 3<>/dev/tcp/127.0.0.1/4318", TimeSpan.FromSeconds(30), "the collector socket listens");
         await host.ShAsync("systemctl restart mcp-tunnel");
         var pid2 = (await host.ShAsync(h + "main_pid")).Trim();
         Assert.NotEqual(pid1, pid2);
         await host.WaitUntilAsync(h + "http_get 9090 /readyz | grep -q 'cloudflared: ok, connected'", Patience, "ready after restart");
+        Assert.Contains("Hello, ", await host.ShAsync("mcp-tunnel probe --route hello --call hello"), StringComparison.Ordinal);
+        await host.WaitUntilAsync("grep -aq 'POST /v1/traces' /root/otlp-received && grep -aq 'tools/call hello' /root/otlp-received", Patience,
+            "the span of the tool call reached the collector");
+        var scrape = await host.ShAsync(h + "http_get 9090 /metrics");
+        Assert.Contains("mcp_tunnel_requests_total{", scrape, StringComparison.Ordinal);
+        Assert.Contains("route=\"hello\"", scrape, StringComparison.Ordinal);
+        await host.ShAsync("rm -r /etc/systemd/system/mcp-tunnel.service.d && systemctl daemon-reload && systemctl stop otlp-sink");
 
         // Renewal under its own (network-less) sandbox: a no-op while more than 30 days remain; forced through a
         // drop-in, it writes a new pair that the running gateway loads by itself.
