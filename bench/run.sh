@@ -5,25 +5,37 @@
 #   tunnel  = load generator -> WebSocket -> mcp-tunnel (inner TLS) -> upstream
 # The servers under test run on CPU 0; the load generator and the upstream share CPU 1 (the machine has 2).
 # Results: a markdown table on stdout and in bench/results/<time>/results.md. Knobs: SECONDS_PER_RUN,
-# CONNECTIONS, LARGE_MB, SESSIONS (idle-session checkpoints, default 1000,10000).
+# CONNECTIONS, LARGE_MB, SESSIONS (idle-session checkpoints, default 1000,10000,50000), BIN (the gateway binary).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
 CONNECTIONS=${CONNECTIONS:-16}
 LARGE_MB=${LARGE_MB:-8}
-SESSIONS=${SESSIONS:-1000,10000}  # checkpoints of one idle-session run
-# 10,000 sessions need about 10,000 descriptors in the gateway and as many in the load generator.
-ulimit -n 20000 2>/dev/null || echo "warning: ulimit -n 20000 refused (limit $(ulimit -n)); 10k sessions may fail" >&2
+SESSIONS=${SESSIONS:-1000,10000,50000}  # checkpoints of one idle-session run
+# N sessions need N descriptors in the gateway (the outer socket; the inner connection has none) and as many in the
+# load generator, plus a reserve. Raise the limit as far as the largest checkpoint needs; where the hard limit
+# refuses (some containers and VMs cap RLIMIT_NOFILE even for root), measure up to what fits and say so.
+MAX_SESSIONS=$(tr ',' '\n' <<<"$SESSIONS" | sort -n | tail -1)
+WANT_NOFILE=$(( MAX_SESSIONS + 1000 ))
+ulimit -n "$WANT_NOFILE" 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+NOFILE=$(ulimit -n)
+if [ "$NOFILE" != unlimited ] && [ "$NOFILE" -lt "$WANT_NOFILE" ]; then
+  FIT=$(( (NOFILE - 1000) / 1000 * 1000 ))
+  echo "warning: RLIMIT_NOFILE cannot be raised to $WANT_NOFILE (hard limit $(ulimit -Hn)); idle-session checkpoints above $FIT are measured at $FIT" >&2
+  SESSIONS=$(tr ',' '\n' <<<"$SESSIONS" | awk -v fit="$FIT" '{ print ($1 > fit ? fit : $1) }' | sort -nu | paste -sd,)
+  MAX_SESSIONS=$FIT
+fi
 W="bench/results/$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$W"
 W=$(cd "$W" && pwd)
+echo "# start $(date -u +%FT%TZ) loadavg $(cat /proc/loadavg) nofile $NOFILE sessions $SESSIONS" | tee -a "$W/raw.txt"
 
 if ! command -v nginx >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null
 fi
-[ -x artifacts/bin/mcp-tunnel ] || dotnet publish src/McpTunnel/McpTunnel.csproj -c Release -r linux-x64 -o artifacts/bin >/dev/null
+BIN=${BIN:-$(pwd)/artifacts/bin/mcp-tunnel}
+[ -x "$BIN" ] || dotnet publish src/McpTunnel/McpTunnel.csproj -c Release -r linux-x64 -o artifacts/bin >/dev/null
 dotnet build bench/McpTunnel.Bench -c Release -o "$W/bench-bin" >/dev/null
-BIN=$(pwd)/artifacts/bin/mcp-tunnel
 LOAD="$W/bench-bin/mcp-tunnel-bench"
 DOMAIN=bench.tunnel.test
 HOST=echo.$DOMAIN
@@ -48,6 +60,8 @@ tunnel_domain: $DOMAIN
 tls: { cert_file: $1/tls.crt, key_file: $1/tls.key }
 routes: { echo: "http://127.0.0.1:$UP" }
 upstream: { allowed_ips: [127.0.0.0/8] }
+# Room for every idle session of the largest checkpoint (derived from the descriptor limit it would be a quarter).
+appliance: { max_connections: $(( MAX_SESSIONS + 500 )), max_sessions: $(( MAX_SESSIONS + 100 )) }
 YAML
   taskset -c 0 "$BIN" gateway --config "$W/gateway.yaml" 2>>"$W/gateway.log" & GATEWAY=$!
   pids+=($GATEWAY)
@@ -99,6 +113,10 @@ echo "# small requests (about 1 KB each way), $CONNECTIONS connections, ${SECOND
 D=$(run load direct 127.0.0.1:$UP --host $HOST --connections $CONNECTIONS --seconds $SECONDS_PER_RUN)
 N=$(run load nginx 127.0.0.1:$NG --host $HOST --ca "$W/ecdsa/ca.crt" --connections $CONNECTIONS --seconds $SECONDS_PER_RUN --pid "$NGINX_WORKER")
 T=$(run load tunnel 127.0.0.1:$GW --host $HOST --ca "$W/ecdsa/ca.crt" --connections $CONNECTIONS --seconds $SECONDS_PER_RUN --pid $GATEWAY)
+echo "# latency: one connection, one request at a time (the generator is far from saturated)" | tee -a "$W/raw.txt"
+D1=$(run load direct 127.0.0.1:$UP --host $HOST --connections 1 --seconds $SECONDS_PER_RUN)
+N1=$(run load nginx 127.0.0.1:$NG --host $HOST --ca "$W/ecdsa/ca.crt" --connections 1 --seconds $SECONDS_PER_RUN --pid "$NGINX_WORKER")
+T1=$(run load tunnel 127.0.0.1:$GW --host $HOST --ca "$W/ecdsa/ca.crt" --connections 1 --seconds $SECONDS_PER_RUN --pid $GATEWAY)
 echo "# large results (${LARGE_MB} MB), 4 connections" | tee -a "$W/raw.txt"
 DL=$(run load direct 127.0.0.1:$UP --host $HOST --connections 4 --seconds $SECONDS_PER_RUN --large-mb $LARGE_MB)
 NL=$(run load nginx 127.0.0.1:$NG --host $HOST --ca "$W/ecdsa/ca.crt" --connections 4 --seconds $SECONDS_PER_RUN --large-mb $LARGE_MB --pid "$NGINX_WORKER")
@@ -129,6 +147,7 @@ for _ in $(seq 1 10); do
 done
 START_MED=$(printf '%s\n' "${STARTS[@]}" | sort -n | sed -n 5p)
 echo "starts_ms=${STARTS[*]} median=$START_MED" | tee -a "$W/raw.txt"
+echo "# end $(date -u +%FT%TZ) loadavg $(cat /proc/loadavg)" | tee -a "$W/raw.txt"
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf "%.2f", a / b }'; }
 minus() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a - b }'; }
@@ -137,15 +156,21 @@ minus() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a - b }'; }
   echo "|---|---|---|---|---|"
   echo "| small requests/s ($CONNECTIONS conns) | $(field rps "$D") | $(field rps "$N") | $(field rps "$T") | $(ratio "$(field rps "$T")" "$(field rps "$N")")x nginx |"
   echo "| server CPU-seconds per 10k small requests | - | $(field cpu_s_per_10k "$N") | $(field cpu_s_per_10k "$T") | $(ratio "$(field cpu_s_per_10k "$T")" "$(field cpu_s_per_10k "$N")")x nginx (target <= 1.2x) |"
+  echo "| context switches per small request (all server threads) | - | $(field ctx_switches_per_request "$N") | $(field ctx_switches_per_request "$T") | $(ratio "$(field ctx_switches_per_request "$T")" "$(field ctx_switches_per_request "$N")")x nginx |"
   echo "| p50 latency ms | $(field p50_ms "$D") | $(field p50_ms "$N") | $(field p50_ms "$T") | +$(minus "$(field p50_ms "$T")" "$(field p50_ms "$D")") ms over direct (target <= 0.2) |"
   echo "| p90 / p99 / p99.9 ms | $(field p90_ms "$D") / $(field p99_ms "$D") / $(field p999_ms "$D") | $(field p90_ms "$N") / $(field p99_ms "$N") / $(field p999_ms "$N") | $(field p90_ms "$T") / $(field p99_ms "$T") / $(field p999_ms "$T") | |"
+  echo "| p50 latency ms, one connection, one request at a time | $(field p50_ms "$D1") | $(field p50_ms "$N1") | $(field p50_ms "$T1") | +$(minus "$(field p50_ms "$T1")" "$(field p50_ms "$D1")") ms over direct (target <= 0.2; nginx +$(minus "$(field p50_ms "$N1")" "$(field p50_ms "$D1")")) |"
+  echo "| server CPU-seconds per 10k requests, one connection | - | $(field cpu_s_per_10k "$N1") | $(field cpu_s_per_10k "$T1") | $(ratio "$(field cpu_s_per_10k "$T1")" "$(field cpu_s_per_10k "$N1")")x nginx |"
+  echo "| context switches per request, one connection | - | $(field ctx_switches_per_request "$N1") | $(field ctx_switches_per_request "$T1") | |"
   echo "| large results MB/s (${LARGE_MB} MB, 4 conns) | $(field mb_per_s "$DL") | $(field mb_per_s "$NL") | $(field mb_per_s "$TL") | $(ratio "$(field mb_per_s "$TL")" "$(field mb_per_s "$DL")")x direct (target >= 0.70) |"
+  echo "| server CPU-seconds per GB of ${LARGE_MB} MB results | - | $(field cpu_s_per_gb "$NL") | $(field cpu_s_per_gb "$TL") | $(ratio "$(field cpu_s_per_gb "$TL")" "$(field cpu_s_per_gb "$NL")")x nginx (target <= 1.2x) |"
   echo "| full handshakes per server CPU-second, ECDSA | - | $(field handshakes_per_cpu_s "$HNE") | $(field handshakes_per_cpu_s "$HTE") | $(ratio "$(field handshakes_per_cpu_s "$HTE")" "$(field handshakes_per_cpu_s "$HNE")")x nginx |"
   echo "| full handshakes per server CPU-second, RSA 4096 | - | $(field handshakes_per_cpu_s "$HNR") | $(field handshakes_per_cpu_s "$HTR") | $(ratio "$(field handshakes_per_cpu_s "$HTR")" "$(field handshakes_per_cpu_s "$HNR")")x nginx |"
   echo "| gateway RSS idle (KB) | - | - | $IDLE_RSS | target <= 30720 |"
   for n in ${SESSIONS//,/ }; do
-    echo "| RSS per idle session, $n sessions (KB) | - | - | $(field "kb_per_session_$n" "$S") | target <= 30 |"
+    echo "| RSS per idle session, $n sessions (KB) | - | - | $(field "kb_per_session_$n" "$S") | target <= 30 (opened in $(field "opened_by_s_$n" "$S") s) |"
   done
+  if [ -n "$(field failed_after "$S")" ]; then echo "| idle sessions: failed after | - | - | $(field failed_after "$S") | $(field failure "$S") |"; fi
   echo "| exec to listening, median of 10 (ms) | - | - | $START_MED | target <= 50 |"
 } | tee "$W/results.md"
 echo "raw lines: $W/raw.txt"

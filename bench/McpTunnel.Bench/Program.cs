@@ -184,6 +184,7 @@ async Task<int> Load(string loadMode, string target)
     // Warm up every connection, then measure.
     await Task.WhenAll(Enumerable.Range(0, connections).Select(_ => One()));
     var cpuBefore = Cpu(pid);
+    var switchesBefore = ContextSwitches(pid);
     var latencies = new List<double>[connections];
     long bytes = 0;
     var errors = 0;
@@ -208,10 +209,11 @@ async Task<int> Load(string loadMode, string target)
     }));
     var elapsed = clock.Elapsed.TotalSeconds;
     var cpu = Cpu(pid) - cpuBefore;
+    var switches = ContextSwitches(pid) - switchesBefore;
     var all = latencies.SelectMany(l => l).Order().ToArray();
     double P(double q) => all.Length == 0 ? double.NaN : all[Math.Min(all.Length - 1, (int)(q * all.Length))];
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-        $"mode={loadMode} requests={all.Length} errors={errors} seconds={elapsed:0.00} rps={all.Length / elapsed:0} p50_ms={P(0.50):0.000} p90_ms={P(0.90):0.000} p99_ms={P(0.99):0.000} p999_ms={P(0.999):0.000} mb_per_s={bytes / elapsed / 1e6:0.0} cpu_s={cpu:0.000} cpu_s_per_10k={(all.Length == 0 ? 0 : cpu / all.Length * 10000):0.000}"));
+        $"mode={loadMode} requests={all.Length} errors={errors} seconds={elapsed:0.00} rps={all.Length / elapsed:0} p50_ms={P(0.50):0.000} p90_ms={P(0.90):0.000} p99_ms={P(0.99):0.000} p999_ms={P(0.999):0.000} mb_per_s={bytes / elapsed / 1e6:0.0} cpu_s={cpu:0.000} cpu_s_per_10k={(all.Length == 0 ? 0 : cpu / all.Length * 10000):0.000} cpu_s_per_gb={(bytes == 0 ? 0 : cpu / (bytes / 1e9)):0.000} ctx_switches_per_request={(all.Length == 0 ? 0 : switches / (double)all.Length):0.00}"));
     return errors == 0 ? 0 : 1;
 }
 
@@ -264,26 +266,41 @@ async Task<int> Sessions(string target)
     GC.Collect();
     await Task.Delay(1000);
     var before = Rss(pid);
+    var splitBefore = Split(pid);
     var sessions = new System.Collections.Concurrent.ConcurrentBag<HttpClient>();
     var results = new List<string>();
     var opened = 0;
+    var clock = Stopwatch.StartNew();
     foreach (var checkpoint in checkpoints)
     {
-        // Eight at a time, so 10,000 open well inside the gateway's 5-minute keep-alive timeout.
-        await Parallel.ForEachAsync(Enumerable.Range(opened, checkpoint - opened), new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (_, ct) =>
+        // Eight at a time, so 10,000 open well inside the gateway's 5-minute keep-alive timeout. A failure (for
+        // instance the descriptor limit of either process) ends the run with the count reached and the reason,
+        // so the checkpoints before it still count.
+        try
         {
-            var handler = EdgeClient.CreateHandler(new EdgeConnectOptions { Gateway = new Uri($"ws://{target}/"), TrustedCas = cas });
-            handler.PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan;
-            var client = new HttpClient(handler);
-            using var request = new HttpRequestMessage(HttpMethod.Post, $"https://{host}/mcp") { Content = new StringContent("{}", Encoding.UTF8, "application/json") };
-            using var response = await client.SendAsync(request, ct);
-            response.EnsureSuccessStatusCode();
-            sessions.Add(client);
-        });
+            await Parallel.ForEachAsync(Enumerable.Range(opened, checkpoint - opened), new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (_, ct) =>
+            {
+                var handler = EdgeClient.CreateHandler(new EdgeConnectOptions { Gateway = new Uri($"ws://{target}/"), TrustedCas = cas });
+                handler.PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan;
+                var client = new HttpClient(handler);
+                using var request = new HttpRequestMessage(HttpMethod.Post, $"https://{host}/mcp") { Content = new StringContent("{}", Encoding.UTF8, "application/json") };
+                using var response = await client.SendAsync(request, ct);
+                response.EnsureSuccessStatusCode();
+                sessions.Add(client);
+            });
+        }
+        catch (Exception ex)
+        {
+            results.Add(string.Create(CultureInfo.InvariantCulture, $"failed_after={sessions.Count} failure=\"{ex.GetBaseException().Message.Replace(' ', '_')}\""));
+            break;
+        }
+
         opened = checkpoint;
         await Task.Delay(3000);
         var after = Rss(pid);
-        results.Add(string.Create(CultureInfo.InvariantCulture, $"sessions_{checkpoint}={checkpoint} rss_after_kb_{checkpoint}={after} kb_per_session_{checkpoint}={(after - before) / (double)checkpoint:0.0}"));
+        var split = Split(pid);
+        results.Add(string.Create(CultureInfo.InvariantCulture, $"brk_heap_kb_per_session_{checkpoint}={(split.Heap - splitBefore.Heap) / (double)checkpoint:0.0} other_anon_kb_per_session_{checkpoint}={(split.Anon - splitBefore.Anon) / (double)checkpoint:0.0} file_kb_per_session_{checkpoint}={(split.File - splitBefore.File) / (double)checkpoint:0.0}"));
+        results.Add(string.Create(CultureInfo.InvariantCulture, $"sessions_{checkpoint}={checkpoint} rss_after_kb_{checkpoint}={after} kb_per_session_{checkpoint}={(after - before) / (double)checkpoint:0.0} opened_by_s_{checkpoint}={clock.Elapsed.TotalSeconds:0}"));
         if (checkpoint == checkpoints[^1])
         {
             results.Add(string.Create(CultureInfo.InvariantCulture, $"sessions={checkpoint} rss_after_kb={after} kb_per_session={(after - before) / (double)checkpoint:0.0}"));
@@ -310,6 +327,73 @@ static double Cpu(int pid)
     var stat = File.ReadAllText($"/proc/{pid}/stat");
     var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
     return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
+}
+
+// The server's resident memory split by kind (/proc/PID/smaps): the brk heap (glibc malloc's main arena, where
+// OpenSSL's and the runtime's native allocations go when the server runs with MALLOC_ARENA_MAX=1), other anonymous
+// memory (the GC heap, thread stacks, mmapped malloc blocks) and file-backed pages (the binary, libraries).
+static (long Heap, long Anon, long File) Split(int pid)
+{
+    if (pid == 0)
+    {
+        return (0, 0, 0);
+    }
+
+    long heap = 0, anon = 0, file = 0;
+    var kind = 0;
+    foreach (var line in File.ReadLines($"/proc/{pid}/smaps"))
+    {
+        var parts = line.Split(' ', 6, StringSplitOptions.RemoveEmptyEntries);
+        if (parts.Length >= 5 && parts[0].Contains('-', StringComparison.Ordinal) && !parts[0].EndsWith(':'))
+        {
+            var name = parts.Length == 6 ? parts[5].Trim() : "";
+            kind = name == "[heap]" ? 0 : name.StartsWith('/') ? 2 : 1;
+        }
+        else if (line.StartsWith("Rss:", StringComparison.Ordinal))
+        {
+            var kb = long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
+            switch (kind)
+            {
+                case 0: heap += kb; break;
+                case 1: anon += kb; break;
+                default: file += kb; break;
+            }
+        }
+    }
+
+    return (heap, anon, file);
+}
+
+// Voluntary + involuntary context switches of every thread of PID (/proc/PID/task/*/status). /proc/PID/status
+// alone counts only the main thread; threads that exit during the run take their counts with them (the thread
+// pool keeps its workers for the length of a run, so that is a small undercount).
+static long ContextSwitches(int pid)
+{
+    if (pid == 0)
+    {
+        return 0;
+    }
+
+    long total = 0;
+    foreach (var task in Directory.EnumerateDirectories($"/proc/{pid}/task"))
+    {
+        try
+        {
+            foreach (var line in File.ReadLines(Path.Combine(task, "status")))
+            {
+                if (line.StartsWith("voluntary_ctxt_switches:", StringComparison.Ordinal) || line.StartsWith("nonvoluntary_ctxt_switches:", StringComparison.Ordinal))
+                {
+                    total += long.Parse(line[(line.IndexOf(':') + 1)..].Trim(), CultureInfo.InvariantCulture);
+                }
+            }
+        }
+        catch (IOException)
+        {
+            // The thread exited between listing and reading.
+        }
+    }
+
+    return total;
 }
 
 static long Rss(int pid)

@@ -306,6 +306,7 @@ public sealed class GatewayServer : IGatewayStatus, IAsyncDisposable
                 },
             });
             o.Use(TlsHandshakeFailureReporter.MarkEstablished);
+            o.Use(OpenSslBufferRelease.Middleware(logger));
         });
     }
 
