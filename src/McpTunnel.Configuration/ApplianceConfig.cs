@@ -56,6 +56,9 @@ public sealed record ApplianceConfig
 
     public CloudflaredConfig Cloudflared { get; init; } = new();
 
+    /// <summary>OpenTelemetry export (<c>appliance.telemetry</c>); the <c>OTEL_*</c> variables win over it.</summary>
+    public TelemetryConfig Telemetry { get; init; } = new();
+
     /// <summary>
     /// The host has no route to the Claude API or the internet by design (an air-gapped lab): <c>doctor</c> skips
     /// its outbound checks instead of failing them, as <c>doctor --offline</c> does.

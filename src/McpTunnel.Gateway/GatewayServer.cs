@@ -108,8 +108,10 @@ public sealed class GatewayServer : IGatewayStatus, IAsyncDisposable
         tlsReporter.Attach(gatewayLogger);
         var certificates = ServerCertificateStore.Open(config.Tls, gatewayLogger, timeProvider, config.Appliance.CertPollInterval, certificateCheck);
         Diagnostics.GatewayInstruments.AddCertificate(metrics.Meter, certificates);
+        // The service's OTEL_* variables win over appliance.telemetry (decision 0016).
+        var variables = environment ?? Environment.GetEnvironmentVariable;
         var bindTelemetry = Diagnostics.GatewayTelemetry.Add(builder, metrics, prometheus: health is not null && config.Appliance.HealthAddr is not null,
-            environment ?? Environment.GetEnvironmentVariable);
+            name => variables(name) ?? config.Appliance.Telemetry.Variable(name));
 
         var limits = ConnectionLimits.Resolve(config.Appliance);
         var governor = ConnectionGovernor.ForTunnel(limits, config.Appliance, timeProvider, metrics, gatewayLogger);
@@ -223,6 +225,7 @@ public sealed class GatewayServer : IGatewayStatus, IAsyncDisposable
             ("appliance.max_sessions", next.MaxSessions != now.MaxSessions),
             ("appliance.upgrade_timeout", next.UpgradeTimeout != now.UpgradeTimeout),
             ("appliance.first_request_timeout", next.FirstRequestTimeout != now.FirstRequestTimeout),
+            ("appliance.telemetry", next.Telemetry != now.Telemetry),
         })
         {
             if (changed)

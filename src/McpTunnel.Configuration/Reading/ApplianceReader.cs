@@ -4,7 +4,7 @@ namespace McpTunnel.Configuration.Reading;
 
 /// <summary>
 /// <c>appliance:</c>, our own section (the proxy has none): deadlines, limits, the health listener, the data directory
-/// and, through <see cref="CloudflaredReader"/>, the connector. Unknown keys are errors here, because the section is
+/// and, through <see cref="CloudflaredReader"/> and <see cref="TelemetryReader"/>, the connector and telemetry. Unknown keys are errors here, because the section is
 /// ours. Every default is <see cref="ApplianceConfig"/>'s.
 /// </summary>
 internal static class ApplianceReader
@@ -14,7 +14,7 @@ internal static class ApplianceReader
         "upstream_connect_timeout", "tls_handshake_timeout", "cert_poll_interval", "websocket_keepalive",
         "upstream_idle_timeout", "request_headers_timeout", "max_request_headers_bytes", "websocket_paths", "health_addr", "data_dir", "cloudflared",
         "upgrade_timeout", "first_request_timeout", "max_connections", "max_sessions",
-        "offline",
+        "offline", "telemetry",
     ];
 
     /// <summary>The section (its defaults when absent or empty); null when it is not a mapping.</summary>
@@ -85,7 +85,7 @@ internal static class ApplianceReader
             result = result with { DataDir = a.Context.ResolvePath(dataDir) };
         }
 
-        return result with { Cloudflared = CloudflaredReader.Read(a, result.Cloudflared) };
+        return result with { Cloudflared = CloudflaredReader.Read(a, result.Cloudflared), Telemetry = TelemetryReader.Read(a) };
     }
 
     private static ListenAddress? ReadHealthAddress(YamlSection a)

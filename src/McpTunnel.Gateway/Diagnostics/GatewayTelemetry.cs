@@ -70,12 +70,10 @@ public static class GatewayTelemetry
             .Where(p => !string.IsNullOrEmpty(p.Value))
             // HTTP/protobuf unless the operator asks for gRPC: it goes through proxies and needs no HTTP/2.
             .Append(new KeyValuePair<string, string?>("OTEL_EXPORTER_OTLP_PROTOCOL", environment("OTEL_EXPORTER_OTLP_PROTOCOL") ?? "http/protobuf")));
-        if (string.Equals(environment("OTEL_PROPAGATORS")?.Trim(), "none", StringComparison.OrdinalIgnoreCase))
-        {
-            // The standard switch for "send no trace context": upstreams then get no traceparent from us (the
-            // process has one gateway; UpstreamClient reads the process's propagator).
-            DistributedContextPropagator.Current = DistributedContextPropagator.CreateNoOutputPropagator();
-        }
+        // OTEL_PROPAGATORS=none is the standard switch for "send no trace context": upstreams then get the caller's
+        // headers unchanged. Anything else means W3C trace context, the only propagator the gateway speaks.
+        var propagate = otlp && !string.Equals(environment("OTEL_PROPAGATORS")?.Trim(), "none", StringComparison.OrdinalIgnoreCase);
+        builder.Services.AddSingleton(new UpstreamTracing(propagate));
 
         var scope = new HostScope(metrics);
         if (!prometheus && !otlp)

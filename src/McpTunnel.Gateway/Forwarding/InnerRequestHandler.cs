@@ -41,14 +41,17 @@ internal sealed class InnerRequestHandler : IDisposable
     private readonly GatewayMetrics _metrics;
     private readonly ILogger _logger;
     private readonly Func<string, CancellationToken, Task<IPAddress[]>>? _resolve;
+    private readonly bool _propagateTraceContext;
 
-    public InnerRequestHandler(GatewayConfig config, IHttpForwarder forwarder, GatewayMetrics metrics, ILogger<InnerRequestHandler> logger, UpstreamResolver? resolver = null)
+    public InnerRequestHandler(GatewayConfig config, IHttpForwarder forwarder, GatewayMetrics metrics, ILogger<InnerRequestHandler> logger, UpstreamResolver? resolver = null,
+        Diagnostics.UpstreamTracing? tracing = null)
     {
+        _propagateTraceContext = tracing?.Propagate == true;
         _forwarder = forwarder;
         _metrics = metrics;
         _logger = logger;
         _resolve = resolver?.Resolve;
-        _state = RoutingState.From(config, metrics, logger, _resolve);
+        _state = RoutingState.From(config, metrics, logger, _resolve, _propagateTraceContext);
         LogRoutes();
     }
 
@@ -65,7 +68,7 @@ internal sealed class InnerRequestHandler : IDisposable
     /// </summary>
     public void Reload(GatewayConfig config)
     {
-        var next = RoutingState.From(config, _metrics, _logger, _resolve);
+        var next = RoutingState.From(config, _metrics, _logger, _resolve, _propagateTraceContext);
         var previous = Interlocked.Exchange(ref _state, next);
         previous.Retire();
         LogRoutes();

@@ -39,13 +39,17 @@ internal sealed class RoutingState
     /// <summary>Completes when the upstream client has been disposed: retired and no request left.</summary>
     public Task Drained => _drained.Task;
 
-    /// <summary>Throws <see cref="CertificateLoadException"/> when <c>upstream.tls.ca_file</c> cannot be used.</summary>
-    public static RoutingState From(GatewayConfig config, GatewayMetrics metrics, ILogger logger, Func<string, CancellationToken, Task<IPAddress[]>>? resolve = null)
+    /// <summary>
+    /// Throws <see cref="CertificateLoadException"/> when <c>upstream.tls.ca_file</c> cannot be used.
+    /// <paramref name="propagateTraceContext"/>: traced requests carry the gateway's <c>traceparent</c> upstream.
+    /// </summary>
+    public static RoutingState From(GatewayConfig config, GatewayMetrics metrics, ILogger logger, Func<string, CancellationToken, Task<IPAddress[]>>? resolve = null,
+        bool propagateTraceContext = false)
     {
         var idle = config.Appliance.UpstreamIdleTimeout;
         return new RoutingState(
             new RouteTable(config.Routes, config.TunnelDomain),
-            new UpstreamClient(config, metrics, logger, resolve),
+            new UpstreamClient(config, metrics, logger, resolve, propagateTraceContext),
             new ForwarderRequestConfig
             {
                 // YARP's ActivityTimeout is an idle timeout; "none" is the longest a timer can wait.

@@ -26,9 +26,12 @@ public sealed class UpstreamClient : IDisposable
 
     /// <summary>
     /// Builds the client. Throws <see cref="CertificateLoadException"/> when <c>upstream.tls.ca_file</c> cannot be
-    /// used.
+    /// used. With <paramref name="propagateTraceContext"/>, a request the gateway traces carries the W3C context of
+    /// its upstream span (<see cref="UpstreamTracePropagator"/>); without it HttpClient's diagnostics stay out of the
+    /// path entirely and headers pass as they came.
     /// </summary>
-    public UpstreamClient(GatewayConfig config, GatewayMetrics metrics, ILogger logger, Func<string, CancellationToken, Task<IPAddress[]>>? resolve = null)
+    public UpstreamClient(GatewayConfig config, GatewayMetrics metrics, ILogger logger, Func<string, CancellationToken, Task<IPAddress[]>>? resolve = null,
+        bool propagateTraceContext = false)
     {
         Policy = new UpstreamIpPolicy(config.Upstream);
         var trust = new UpstreamTrust(config.Upstream);
@@ -40,7 +43,7 @@ public sealed class UpstreamClient : IDisposable
             AutomaticDecompression = DecompressionMethods.None,
             UseCookies = false,
             EnableMultipleHttp2Connections = true,
-            ActivityHeadersPropagator = null,
+            ActivityHeadersPropagator = propagateTraceContext ? UpstreamTracePropagator.Instance : null,
             PooledConnectionIdleTimeout = PooledConnectionIdleTimeout,
             PooledConnectionLifetime = PooledConnectionLifetime,
             // Covers the TCP connect (bounded again inside the callback) plus an upstream TLS handshake.

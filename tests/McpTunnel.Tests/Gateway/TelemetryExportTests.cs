@@ -26,8 +26,23 @@ public sealed class TelemetryExportTests : IAsyncLifetime
         await _collector.DisposeAsync();
     }
 
-    private Task<GatewayHarness> StartGatewayAsync(Dictionary<string, string> environment) => GatewayHarness.StartAsync(
-        $"echo: http://127.0.0.1:{_echo.Port}", "upstream:\n  allowed_ips: [127.0.0.0/8]", logLevel: "info", environment: environment);
+    private Task<GatewayHarness> StartGatewayAsync(Dictionary<string, string> environment, string appliance = "") => GatewayHarness.StartAsync(
+        $"echo: http://127.0.0.1:{_echo.Port}", "upstream:\n  allowed_ips: [127.0.0.0/8]\n" + appliance, logLevel: "info", environment: environment);
+
+    private const string CallerTraceParent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+    /// <summary>A tool call with the caller's own traceparent; the headers the upstream received.</summary>
+    private static async Task<System.Text.Json.JsonElement> CallWithTraceAsync(GatewayHarness gateway, string tool)
+    {
+        using var http = gateway.CreateClient();
+        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri($"https://{GatewayHarness.Host("echo")}/mcp")) { Content = ToolCall(tool) };
+        request.Headers.Add("traceparent", CallerTraceParent);
+        request.Headers.Add("tracestate", "vendor=caller");
+        using var response = await http.SendAsync(request);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        using var echoed = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        return echoed.RootElement.GetProperty("headers").Clone();
+    }
 
     private static StringContent ToolCall(string tool) => new(
         $$"""{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"{{tool}}","arguments":{"secret":"payload-must-not-leave""" + "\"}}}",
@@ -50,6 +65,8 @@ public sealed class TelemetryExportTests : IAsyncLifetime
         request.Headers.Add("Mcp-Session-Id", "session-secret-123");
         using var response = await http.SendAsync(request);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        using var echoed = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        var upstreamHeaders = echoed.RootElement.GetProperty("headers");
 
         var span = await _collector.WaitForSpanAsync(s => s.Scope == "McpTunnel");
         Assert.Equal("tools/call hello", span.Name);
@@ -65,6 +82,13 @@ public sealed class TelemetryExportTests : IAsyncLifetime
         // The session only as the access log's hash; no payload.
         Assert.Matches("^[0-9a-f]{12}$", span.Attributes["mcp_tunnel.session_hash"]);
         Assert.DoesNotContain(span.Attributes.Values, v => v.Contains("session-secret", StringComparison.Ordinal) || v.Contains("payload-must-not-leave", StringComparison.Ordinal));
+
+        // The upstream request is HttpClient's span, a child of ours; the upstream got that span's context in place of
+        // the caller's, so an MCP server that traces joins this trace under the gateway.
+        var upstreamSpan = await _collector.WaitForSpanAsync(s => s.Scope == "System.Net.Http" && s.TraceId == span.TraceId);
+        Assert.Equal(span.SpanId, upstreamSpan.ParentSpanId);
+        Assert.Equal(3, upstreamSpan.Kind); // CLIENT
+        Assert.Equal($"00-{span.TraceId}-{upstreamSpan.SpanId}-01", upstreamHeaders.GetProperty("traceparent").GetString());
 
         // The access line carries the trace id.
         var access = await gateway.Logs.WaitForAsync("rpc=tools/call tool=hello");
@@ -92,6 +116,17 @@ public sealed class TelemetryExportTests : IAsyncLifetime
         await using (var plain = await StartGatewayAsync([]))
         {
             await CallAsync(plain, "plain");
+            // Not traced, so not touched: the caller's trace context reaches the upstream as it was sent.
+            var headers = await CallWithTraceAsync(plain, "plain-traced");
+            Assert.Equal(CallerTraceParent, headers.GetProperty("traceparent").GetString());
+            Assert.Equal("vendor=caller", headers.GetProperty("tracestate").GetString());
+        }
+
+        // The service's variables win over the file: OTEL_SDK_DISABLED beats appliance.telemetry.otlp_endpoint.
+        await using (var overridden = await StartGatewayAsync(new() { ["OTEL_SDK_DISABLED"] = "true" },
+            $"appliance:\n  telemetry:\n    otlp_endpoint: {_collector.Endpoint}\n"))
+        {
+            await CallAsync(overridden, "overridden");
         }
 
         // A provider exports what it holds when it is disposed (the gateway's host disposes it), so had either of
@@ -108,5 +143,21 @@ public sealed class TelemetryExportTests : IAsyncLifetime
             var access = await gateway.Logs.WaitForAsync($"tool={tool}");
             Assert.EndsWith("trace_id=-", access.Message, StringComparison.Ordinal);
         }
+    }
+
+    [Fact]
+    public async Task The_file_alone_configures_export_and_can_keep_the_callers_trace_context()
+    {
+        await using var gateway = await StartGatewayAsync([],
+            $"appliance:\n  telemetry:\n    otlp_endpoint: {_collector.Endpoint}\n    service_name: from-the-file\n    propagate_trace_context: false\n");
+        var headers = await CallWithTraceAsync(gateway, "untouched");
+
+        // Exported (the gateway's span joins the caller's trace) ...
+        var span = await _collector.WaitForSpanAsync(s => s.Scope == "McpTunnel" && s.Name == "tools/call untouched");
+        Assert.Equal("0af7651916cd43dd8448eb211c80319c", span.TraceId);
+        Assert.Equal("from-the-file", span.Resource["service.name"]);
+        // ... but with propagation off the upstream sees the caller's context, not the gateway's.
+        Assert.Equal(CallerTraceParent, headers.GetProperty("traceparent").GetString());
+        Assert.Equal("vendor=caller", headers.GetProperty("tracestate").GetString());
     }
 }
