@@ -91,7 +91,7 @@ start() { # $1 = variant, $2 = aot|jit
   case $1 in before*) bin=$B/$2/mcp-tunnel ;; *) bin=$W/after-$2/mcp-tunnel ;; esac
   config "$1" > "$W/$1.yaml"
   local env=(env -u OTEL_EXPORTER_OTLP_ENDPOINT -u OTEL_EXPORTER_OTLP_TRACES_ENDPOINT -u OTEL_EXPORTER_OTLP_METRICS_ENDPOINT -u OTEL_SDK_DISABLED)
-  [ "$1" = otlp ] && env+=(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$SINK" OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf OTEL_METRIC_EXPORT_INTERVAL="$OTLP_EXPORT_MS")
+  [ "$1" = otlp ] && env+=(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$SINK" OTEL_METRIC_EXPORT_INTERVAL="$OTLP_EXPORT_MS")
   [ "$2" = jit ] && env+=(DOTNET_STARTUP_HOOKS="$PROBE" MCP_BENCH_ALLOC_PORT=$AP)
   "${env[@]}" taskset -c 0 "$bin" run --no-connector --config "$W/$1.yaml" 2>>"$W/gateway-$1-$2.log" & GATEWAY=$!
   pids+=($GATEWAY)
