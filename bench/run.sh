@@ -6,6 +6,7 @@
 # The servers under test run on CPU 0; the load generator and the upstream share CPU 1 (the machine has 2).
 # Results: a markdown table on stdout and in bench/results/<time>/results.md. Knobs: SECONDS_PER_RUN,
 # CONNECTIONS, LARGE_MB, SESSIONS (idle-session checkpoints, default 1000,10000,50000), BIN (the gateway binary).
+# What observability costs per request (before/after issue 15, exporters off, Prometheus, OTLP): bench/telemetry.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}

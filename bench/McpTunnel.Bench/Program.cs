@@ -27,6 +27,8 @@ using Microsoft.Extensions.Logging;
 // mcp-tunnel-bench flood TARGET --host H --ca FILE --pid PID --connections N --websockets M --seconds S
 //   N idle TCP connections and M idle WebSockets (no TLS), held for S seconds with a real request every second;
 //   reports PID's CPU, RSS and descriptors. See FloodLoad and bench/flood.sh.
+// mcp-tunnel-bench otlp-sink PORT
+//   A loopback OTLP/HTTP (protobuf) receiver that answers 200 and counts exports; GET /stats. See bench/telemetry.sh.
 var mode = args.ElementAtOrDefault(0) ?? "";
 string Option(string name, string fallback) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault() ?? fallback;
 
@@ -48,6 +50,9 @@ switch (mode)
         return await new FloodLoad(args[1], Option("--host", "echo.bench.tunnel.test"), Cas(), int.Parse(Option("--pid", "0"), CultureInfo.InvariantCulture),
             int.Parse(Option("--connections", "20000"), CultureInfo.InvariantCulture), int.Parse(Option("--websockets", "2000"), CultureInfo.InvariantCulture),
             TimeSpan.FromSeconds(double.Parse(Option("--seconds", "30"), CultureInfo.InvariantCulture))).RunAsync();
+    case "otlp-sink":
+        await OtlpSink.RunAsync(int.Parse(args[1], CultureInfo.InvariantCulture));
+        return 0;
     default:
         Console.Error.WriteLine("usage: mcp-tunnel-bench upstream PORT | load MODE TARGET ... | handshakes MODE TARGET ... | sessions TARGET ... | soak TARGET ... | flood TARGET ...");
         return 2;

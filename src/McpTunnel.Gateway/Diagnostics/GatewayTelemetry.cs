@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using OpenTelemetry.Metrics;
@@ -65,11 +64,11 @@ public static class GatewayTelemetry
         var otlp = OtlpConfigured(environment);
         // The SDK reads OTEL_* from the host's configuration; hand it exactly the variables of the environment
         // given (tests pass their own), never anything else.
+        // HTTP/protobuf unless the operator asks for gRPC: it goes through proxies and needs no HTTP/2. (One key
+        // per variable: a protocol the operator set used to be added twice, and the duplicate stopped the start.)
         builder.Configuration.AddInMemoryCollection(Variables
-            .Select(name => new KeyValuePair<string, string?>(name, environment(name)))
-            .Where(p => !string.IsNullOrEmpty(p.Value))
-            // HTTP/protobuf unless the operator asks for gRPC: it goes through proxies and needs no HTTP/2.
-            .Append(new KeyValuePair<string, string?>("OTEL_EXPORTER_OTLP_PROTOCOL", environment("OTEL_EXPORTER_OTLP_PROTOCOL") ?? "http/protobuf")));
+            .Select(name => new KeyValuePair<string, string?>(name, name == "OTEL_EXPORTER_OTLP_PROTOCOL" ? environment(name) ?? "http/protobuf" : environment(name)))
+            .Where(p => !string.IsNullOrEmpty(p.Value)));
         // OTEL_PROPAGATORS=none is the standard switch for "send no trace context": upstreams then get the caller's
         // headers unchanged. Anything else means W3C trace context, the only propagator the gateway speaks.
         var propagate = otlp && !string.Equals(environment("OTEL_PROPAGATORS")?.Trim(), "none", StringComparison.OrdinalIgnoreCase);

@@ -22,7 +22,7 @@ internal static class McpRequestPeek
             return null;
         }
 
-        var capture = new CapturingStream(request.Body);
+        var capture = new CapturingStream(request.Body, request.ContentLength);
         request.Body = capture;
         return capture;
     }
