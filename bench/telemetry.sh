@@ -6,6 +6,9 @@
 #   off          this tree, no health_addr, no OTEL_* (no exporter)
 #   prom         this tree with health_addr set, OpenTelemetry's Prometheus exporter scraped every SCRAPE_EVERY s
 #   otlp         this tree with OTEL_EXPORTER_OTLP_ENDPOINT set to a loopback sink (metrics and a span per request)
+#   otlp-sampled the same with OTEL_TRACES_SAMPLER=parentbased_traceidratio, OTEL_TRACES_SAMPLER_ARG=0.1 (one in ten)
+#   otlp-alwaysoff  otlp with OTEL_TRACES_SAMPLER=always_off (a tracer listens, nothing is sampled)
+#   otlp-noprop  otlp with OTEL_PROPAGATORS=none (no trace context upstream: HttpClient's diagnostics stay out of the path)
 # Two numbers per variant:
 #   CPU-seconds per 10k requests of the Native AOT binary (/proc/PID/stat, gateway pinned to CPU 0 as in run.sh);
 #   managed bytes allocated per request, from a JIT build of the same source (`dotnet build`, no AOT) started with
@@ -91,7 +94,10 @@ start() { # $1 = variant, $2 = aot|jit
   case $1 in before*) bin=$B/$2/mcp-tunnel ;; *) bin=$W/after-$2/mcp-tunnel ;; esac
   config "$1" > "$W/$1.yaml"
   local env=(env -u OTEL_EXPORTER_OTLP_ENDPOINT -u OTEL_EXPORTER_OTLP_TRACES_ENDPOINT -u OTEL_EXPORTER_OTLP_METRICS_ENDPOINT -u OTEL_SDK_DISABLED)
-  [ "$1" = otlp ] && env+=(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$SINK" OTEL_METRIC_EXPORT_INTERVAL="$OTLP_EXPORT_MS")
+  [[ $1 == otlp* ]] && env+=(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$SINK" OTEL_METRIC_EXPORT_INTERVAL="$OTLP_EXPORT_MS")
+  [ "$1" = otlp-sampled ] && env+=(OTEL_TRACES_SAMPLER=parentbased_traceidratio OTEL_TRACES_SAMPLER_ARG=0.1)
+  [ "$1" = otlp-alwaysoff ] && env+=(OTEL_TRACES_SAMPLER=always_off)
+  [ "$1" = otlp-noprop ] && env+=(OTEL_PROPAGATORS=none)
   [ "$2" = jit ] && env+=(DOTNET_STARTUP_HOOKS="$PROBE" MCP_BENCH_ALLOC_PORT=$AP)
   "${env[@]}" taskset -c 0 "$bin" run --no-connector --config "$W/$1.yaml" 2>>"$W/gateway-$1-$2.log" & GATEWAY=$!
   pids+=($GATEWAY)
@@ -133,7 +139,7 @@ for round in $(seq 1 "$ROUNDS"); do
     A1=$(allocated)
     echo "round=$round variant=$v build=jit $J allocated_bytes=$((A1 - A0)) loadavg=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' /)" | tee -a "$W/raw.txt" >&2
     stop
-    [ "$v" = otlp ] && echo "round=$round sink $(curl -sf "http://127.0.0.1:$SINK/stats")" | tee -a "$W/raw.txt" >&2
+    [[ $v == otlp* ]] && echo "round=$round sink $(curl -sf "http://127.0.0.1:$SINK/stats")" | tee -a "$W/raw.txt" >&2
     # The measured load also sets up its CONNECTIONS sessions and sends one warm-up request on each.
     jr=$(( $(field requests "$J") + CONNECTIONS ))
     ar=$(( $(field requests "$T") + CONNECTIONS ))
