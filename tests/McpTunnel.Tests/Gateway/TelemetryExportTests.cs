@@ -182,4 +182,22 @@ public sealed class TelemetryExportTests : IAsyncLifetime
         var access = await gateway.Logs.WaitForAsync("tool=rootless");
         Assert.EndsWith($"trace_id={span.TraceId}", access.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task An_explicit_http_protobuf_protocol_starts_and_exports()
+    {
+        // OTEL_EXPORTER_OTLP_PROTOCOL set by the operator, as the specification allows: the gateway used to stop at
+        // start with "An item with the same key has already been added".
+        await using var gateway = await StartGatewayAsync(new()
+        {
+            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = _collector.Endpoint,
+            ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
+            ["OTEL_BSP_SCHEDULE_DELAY"] = "100",
+        });
+        using var http = gateway.CreateClient();
+        using var response = await http.PostAsync(new Uri($"https://{GatewayHarness.Host("echo")}/mcp"), ToolCall("protocol-set"));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var span = await _collector.WaitForSpanAsync(s => s.Scope == "McpTunnel" && s.Attributes.GetValueOrDefault("gen_ai.tool.name") == "protocol-set");
+        Assert.Equal("tools/call protocol-set", span.Name);
+    }
 }
