@@ -112,9 +112,10 @@ public static class GatewayTelemetry
         });
         if (otlp)
         {
-            // Ours, and HttpClient's: the upstream request (its span carries traceparent to the upstream) and its
-            // connection set-up (.NET's experimental connection source).
-            telemetry.WithTracing(t => t.AddSource(GatewayInstruments.MeterName, "System.Net.Http", "Experimental.System.Net.Http.Connections").AddOtlpExporter());
+            // Ours only: the inner request, its upstream request and the upstream dial (RequestTracing). HttpClient's
+            // own sources would start an activity per upstream request sampled or not, and its connection set-up
+            // spans are roots of their own traces (decision 0016).
+            telemetry.WithTracing(t => t.AddSource(GatewayInstruments.MeterName).AddOtlpExporter());
         }
 
         return scope.Bind;

@@ -32,17 +32,19 @@ public sealed class LogLevelFilter(LogLevelSetting logLevel)
             return false;
         }
 
-        if (level >= LogLevel.Warning)
-        {
-            return true;
-        }
-
         // ASP.NET Core's "Request starting/finished" lines read Request.Host, which throws for a Host with a
         // punycode label that does not decode, ending the connection before any answer; our own request lines
-        // say the same and read the Host as received.
+        // say the same and read the Host as received. Off at every level: while this category is enabled even at
+        // Critical, the hosting layer creates an Activity per request (never exported, but allocated and current
+        // under everything the request does). Its start-up failures still reach us as exceptions.
         if (category == HostingDiagnostics)
         {
             return false;
+        }
+
+        if (level >= LogLevel.Warning)
+        {
+            return true;
         }
 
         return minimum <= LogLevel.Debug || !IsFramework(category);

@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using System.Net.Http.Headers;
+using McpTunnel.Gateway.Diagnostics;
 using McpTunnel.Gateway.Routing;
 using McpTunnel.Gateway.Transport;
 using McpTunnel.Gateway.Upstream;
@@ -17,10 +19,20 @@ namespace McpTunnel.Gateway.Forwarding;
 /// clients use), <c>X-Forwarded-Proto: https</c> (the caller used inner TLS), <c>X-Forwarded-Host</c>, and
 /// <c>X-Forwarded-For</c> with the WebSocket peer's address appended. The Host never decides which name an https
 /// upstream's certificate is checked against: that is the route URL's host (<see cref="UpstreamConnector"/>).
+/// <see cref="Propagating"/> also replaces the caller's <c>traceparent</c>/<c>tracestate</c> with the context of the
+/// gateway's upstream span when the request is traced (decision 0016); an untraced request keeps the caller's as sent.
 /// </summary>
 internal sealed class ForwardedHeadersTransformer : HttpTransformer
 {
-    public static readonly ForwardedHeadersTransformer Instance = new();
+    /// <summary>Trace context passes as the caller sent it.</summary>
+    public static readonly ForwardedHeadersTransformer Instance = new(propagate: false);
+
+    /// <summary>A traced request carries the gateway's upstream span as its <c>traceparent</c>.</summary>
+    public static readonly ForwardedHeadersTransformer Propagating = new(propagate: true);
+
+    private readonly bool _propagate;
+
+    private ForwardedHeadersTransformer(bool propagate) => _propagate = propagate;
 
     /// <summary>
     /// Sends the headers of an event stream at once: a client opening an SSE stream (MCP's GET, or a POST
@@ -30,6 +42,12 @@ internal sealed class ForwardedHeadersTransformer : HttpTransformer
     public override async ValueTask<bool> TransformResponseAsync(HttpContext httpContext, HttpResponseMessage? proxyResponse, CancellationToken cancellationToken)
     {
         var copyBody = await base.TransformResponseAsync(httpContext, proxyResponse, cancellationToken).ConfigureAwait(false);
+        if (proxyResponse is not null && Activity.Current is { } span && RequestTracing.IsUpstreamSpan(span))
+        {
+            // Time to the upstream's response headers; the span itself ends with the body.
+            span.AddEvent(new ActivityEvent("http.response.headers"));
+        }
+
         if (proxyResponse is not null)
         {
             foreach (var name in Nominated(proxyResponse.Headers.Connection))
@@ -70,6 +88,17 @@ internal sealed class ForwardedHeadersTransformer : HttpTransformer
         if (!string.IsNullOrEmpty(host))
         {
             proxyRequest.Headers.TryAddWithoutValidation("X-Forwarded-Host", host);
+        }
+
+        if (_propagate && Activity.Current is { IdFormat: ActivityIdFormat.W3C } span && RequestTracing.IsUpstreamSpan(span))
+        {
+            proxyRequest.Headers.Remove("traceparent");
+            proxyRequest.Headers.Remove("tracestate");
+            proxyRequest.Headers.TryAddWithoutValidation("traceparent", span.Id);
+            if (!string.IsNullOrEmpty(span.TraceStateString))
+            {
+                proxyRequest.Headers.TryAddWithoutValidation("tracestate", span.TraceStateString);
+            }
         }
 
         var peer = httpContext.Features.Get<ITunnelFeature>()?.OuterRemoteAddress;

@@ -41,17 +41,17 @@ internal sealed class InnerRequestHandler : IDisposable
     private readonly GatewayMetrics _metrics;
     private readonly ILogger _logger;
     private readonly Func<string, CancellationToken, Task<IPAddress[]>>? _resolve;
-    private readonly bool _propagateTraceContext;
+    private readonly ForwardedHeadersTransformer _transformer;
 
     public InnerRequestHandler(GatewayConfig config, IHttpForwarder forwarder, GatewayMetrics metrics, ILogger<InnerRequestHandler> logger, UpstreamResolver? resolver = null,
         Diagnostics.UpstreamTracing? tracing = null)
     {
-        _propagateTraceContext = tracing?.Propagate == true;
+        _transformer = tracing?.Propagate == true ? ForwardedHeadersTransformer.Propagating : ForwardedHeadersTransformer.Instance;
         _forwarder = forwarder;
         _metrics = metrics;
         _logger = logger;
         _resolve = resolver?.Resolve;
-        _state = RoutingState.From(config, metrics, logger, _resolve, _propagateTraceContext);
+        _state = RoutingState.From(config, metrics, logger, _resolve);
         LogRoutes();
     }
 
@@ -68,7 +68,7 @@ internal sealed class InnerRequestHandler : IDisposable
     /// </summary>
     public void Reload(GatewayConfig config)
     {
-        var next = RoutingState.From(config, _metrics, _logger, _resolve, _propagateTraceContext);
+        var next = RoutingState.From(config, _metrics, _logger, _resolve);
         var previous = Interlocked.Exchange(ref _state, next);
         previous.Retire();
         LogRoutes();
@@ -134,7 +134,9 @@ internal sealed class InnerRequestHandler : IDisposable
             var logging = _logger.IsEnabled(LogLevel.Information);
             var activity = Diagnostics.RequestTracing.Start(request, route.Name);
             var capture = logging || activity is not null || _metrics.McpCallsObserved ? McpRequestPeek.Attach(request) : null;
-            var error = await _forwarder.SendAsync(context, route.DestinationPrefix, state.Upstream.Invoker, state.RequestConfig, ForwardedHeadersTransformer.Instance).ConfigureAwait(false);
+            var upstreamSpan = Diagnostics.RequestTracing.StartUpstream(activity, request.Method, route.Upstream);
+            var error = await _forwarder.SendAsync(context, route.DestinationPrefix, state.Upstream.Invoker, state.RequestConfig, _transformer).ConfigureAwait(false);
+            Diagnostics.RequestTracing.FinishUpstream(upstreamSpan, context.Response.StatusCode, error == ForwarderError.None ? null : error.ToString());
             try
             {
                 await HandleErrorAsync(context, route, error).ConfigureAwait(false);

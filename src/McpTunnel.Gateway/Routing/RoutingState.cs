@@ -41,15 +41,13 @@ internal sealed class RoutingState
 
     /// <summary>
     /// Throws <see cref="CertificateLoadException"/> when <c>upstream.tls.ca_file</c> cannot be used.
-    /// <paramref name="propagateTraceContext"/>: traced requests carry the gateway's <c>traceparent</c> upstream.
     /// </summary>
-    public static RoutingState From(GatewayConfig config, GatewayMetrics metrics, ILogger logger, Func<string, CancellationToken, Task<IPAddress[]>>? resolve = null,
-        bool propagateTraceContext = false)
+    public static RoutingState From(GatewayConfig config, GatewayMetrics metrics, ILogger logger, Func<string, CancellationToken, Task<IPAddress[]>>? resolve = null)
     {
         var idle = config.Appliance.UpstreamIdleTimeout;
         return new RoutingState(
             new RouteTable(config.Routes, config.TunnelDomain),
-            new UpstreamClient(config, metrics, logger, resolve, propagateTraceContext),
+            new UpstreamClient(config, metrics, logger, resolve),
             new ForwarderRequestConfig
             {
                 // YARP's ActivityTimeout is an idle timeout; "none" is the longest a timer can wait.

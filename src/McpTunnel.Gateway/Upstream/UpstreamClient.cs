@@ -26,12 +26,9 @@ public sealed class UpstreamClient : IDisposable
 
     /// <summary>
     /// Builds the client. Throws <see cref="CertificateLoadException"/> when <c>upstream.tls.ca_file</c> cannot be
-    /// used. With <paramref name="propagateTraceContext"/>, a request the gateway traces carries the W3C context of
-    /// its upstream span (<see cref="UpstreamTracePropagator"/>); without it HttpClient's diagnostics stay out of the
-    /// path entirely and headers pass as they came.
+    /// used.
     /// </summary>
-    public UpstreamClient(GatewayConfig config, GatewayMetrics metrics, ILogger logger, Func<string, CancellationToken, Task<IPAddress[]>>? resolve = null,
-        bool propagateTraceContext = false)
+    public UpstreamClient(GatewayConfig config, GatewayMetrics metrics, ILogger logger, Func<string, CancellationToken, Task<IPAddress[]>>? resolve = null)
     {
         Policy = new UpstreamIpPolicy(config.Upstream);
         var trust = new UpstreamTrust(config.Upstream);
@@ -43,7 +40,10 @@ public sealed class UpstreamClient : IDisposable
             AutomaticDecompression = DecompressionMethods.None,
             UseCookies = false,
             EnableMultipleHttp2Connections = true,
-            ActivityHeadersPropagator = propagateTraceContext ? UpstreamTracePropagator.Instance : null,
+            // No propagator keeps HttpClient's diagnostics handler out of the path: with one, every upstream request
+            // would start an Activity of its own whenever any is current, sampled or not. The gateway's upstream span
+            // and the traceparent it sends are ours (RequestTracing, ForwardedHeadersTransformer; decision 0016).
+            ActivityHeadersPropagator = null,
             PooledConnectionIdleTimeout = PooledConnectionIdleTimeout,
             PooledConnectionLifetime = PooledConnectionLifetime,
             // Covers the TCP connect (bounded again inside the callback) plus an upstream TLS handshake.

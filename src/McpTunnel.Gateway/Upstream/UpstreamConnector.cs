@@ -70,15 +70,27 @@ public sealed class UpstreamConnector
         var request = context.InitialRequestMessage;
         var host = context.DnsEndPoint.Host;
         var port = context.DnsEndPoint.Port;
-        var stream = await ConnectAsync(host, port, cancellationToken).ConfigureAwait(false);
-        if (request.RequestUri?.Scheme != Uri.UriSchemeHttps)
+        var https = request.RequestUri?.Scheme == Uri.UriSchemeHttps;
+        var dial = RequestTracing.StartDial(host, port, https);
+        try
         {
+            var stream = await ConnectAsync(host, port, cancellationToken).ConfigureAwait(false);
+            var peer = dial is not null && stream is NetworkStream { Socket.RemoteEndPoint: IPEndPoint remote } ? remote.Address : null;
+            if (https)
+            {
+                // The pool key's host is the request URI's, which is the route's (the forwarder builds it from the
+                // route's destination prefix); the Host header plays no part.
+                stream = await AuthenticateAsync(stream, host, port, ApplicationProtocols(request), cancellationToken).ConfigureAwait(false);
+            }
+
+            RequestTracing.FinishDial(dial, peer, failure: null);
             return stream;
         }
-
-        // The pool key's host is the request URI's, which is the route's (the forwarder builds it from the
-        // route's destination prefix); the Host header plays no part.
-        return await AuthenticateAsync(stream, host, port, ApplicationProtocols(request), cancellationToken).ConfigureAwait(false);
+        catch (Exception ex)
+        {
+            RequestTracing.FinishDial(dial, peer: null, ex);
+            throw;
+        }
     }
 
     /// <summary>

@@ -85,12 +85,26 @@ public sealed class TelemetryExportTests : IAsyncLifetime
         Assert.Matches("^[0-9a-f]{12}$", span.Attributes["mcp_tunnel.session_hash"]);
         Assert.DoesNotContain(span.Attributes.Values, v => v.Contains("session-secret", StringComparison.Ordinal) || v.Contains("payload-must-not-leave", StringComparison.Ordinal));
 
-        // The upstream request is HttpClient's span, a child of ours; the upstream got that span's context in place of
-        // the caller's, so an MCP server that traces joins this trace under the gateway.
-        var upstreamSpan = await _collector.WaitForSpanAsync(s => s.Scope == "System.Net.Http" && s.TraceId == span.TraceId);
-        Assert.Equal(span.SpanId, upstreamSpan.ParentSpanId);
+        // The upstream request is the gateway's client span, a child of ours; the upstream got that span's context in
+        // place of the caller's, so an MCP server that traces joins this trace under the gateway.
+        var upstreamSpan = await _collector.WaitForSpanAsync(s => s.TraceId == span.TraceId && s.ParentSpanId == span.SpanId);
+        Assert.Equal("McpTunnel", upstreamSpan.Scope);
+        Assert.Equal("POST", upstreamSpan.Name);
         Assert.Equal(3, upstreamSpan.Kind); // CLIENT
+        Assert.Equal("127.0.0.1", upstreamSpan.Attributes["server.address"]);
+        Assert.Equal(_echo.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), upstreamSpan.Attributes["server.port"]);
+        Assert.Equal("200", upstreamSpan.Attributes["http.response.status_code"]);
+        Assert.Contains("http.response.headers", upstreamSpan.Events);
         Assert.Equal($"00-{span.TraceId}-{upstreamSpan.SpanId}-01", upstreamHeaders.GetProperty("traceparent").GetString());
+        // This gateway's pool was empty: the request dialled the upstream, a child of the upstream span.
+        var dial = await _collector.WaitForSpanAsync(s => s.TraceId == span.TraceId && s.ParentSpanId == upstreamSpan.SpanId);
+        Assert.Equal("upstream connect", dial.Name);
+        Assert.Equal("McpTunnel", dial.Scope);
+        Assert.Equal("127.0.0.1", dial.Attributes["network.peer.address"]);
+        Assert.Equal("http", dial.Attributes["url.scheme"]);
+        // No platform span rides along (HttpClient's request and connection spans were an activity per upstream
+        // request, sampled or not, and roots of traces of their own).
+        Assert.DoesNotContain(_collector.Spans, s => s.TraceId == span.TraceId && s.Scope != "McpTunnel");
 
         // The access line carries the trace id.
         var access = await gateway.Logs.WaitForAsync("rpc=tools/call tool=hello");
@@ -176,11 +190,51 @@ public sealed class TelemetryExportTests : IAsyncLifetime
 
         var span = await _collector.WaitForSpanAsync(s => s.Scope == "McpTunnel" && s.Name == "tools/call rootless");
         Assert.Equal("", span.ParentSpanId);
-        var upstreamSpan = await _collector.WaitForSpanAsync(s => s.Scope == "System.Net.Http" && s.TraceId == span.TraceId);
-        Assert.Equal(span.SpanId, upstreamSpan.ParentSpanId);
+        var upstreamSpan = await _collector.WaitForSpanAsync(s => s.TraceId == span.TraceId && s.ParentSpanId == span.SpanId);
+        Assert.Equal(3, upstreamSpan.Kind); // CLIENT
         Assert.Equal($"00-{span.TraceId}-{upstreamSpan.SpanId}-01", echoed.RootElement.GetProperty("headers").GetProperty("traceparent").GetString());
         var access = await gateway.Logs.WaitForAsync("tool=rootless");
         Assert.EndsWith($"trace_id={span.TraceId}", access.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_unsampled_call_keeps_the_callers_trace_context_and_a_failed_dial_is_an_error_span()
+    {
+        // A tracer listens but samples nothing: the request is forwarded as if the gateway did not trace.
+        await using (var unsampled = await StartGatewayAsync(new()
+        {
+            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = _collector.Endpoint,
+            ["OTEL_TRACES_SAMPLER"] = "always_off",
+        }))
+        {
+            var headers = await CallWithTraceAsync(unsampled, "unsampled");
+            Assert.Equal(CallerTraceParent, headers.GetProperty("traceparent").GetString());
+            Assert.Equal("vendor=caller", headers.GetProperty("tracestate").GetString());
+            var access = await unsampled.Logs.WaitForAsync("tool=unsampled");
+            Assert.EndsWith($"trace_id={CallerTraceParent[3..35]}", access.Message, StringComparison.Ordinal);
+        }
+
+        // An upstream that refuses the connection: the dial span says so, under an upstream span in error.
+        using var closed = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        closed.Start();
+        var port = ((IPEndPoint)closed.LocalEndpoint).Port;
+        closed.Stop();
+        await using var refused = await GatewayHarness.StartAsync($"refused-dial: http://127.0.0.1:{port}", "upstream:\n  allowed_ips: [127.0.0.0/8]\n", logLevel: "info",
+            environment: new Dictionary<string, string> { ["OTEL_EXPORTER_OTLP_ENDPOINT"] = _collector.Endpoint, ["OTEL_BSP_SCHEDULE_DELAY"] = "100" });
+        using var http = refused.CreateClient();
+        using var response = await http.PostAsync(new Uri($"https://{GatewayHarness.Host("refused-dial")}/mcp"), ToolCall("refused-dial"));
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        // The body was never read (nothing to send it to), so the span keeps the HTTP method's name.
+        var span = await _collector.WaitForSpanAsync(s => s.Kind == 2 && s.Attributes.GetValueOrDefault("mcp_tunnel.route") == "refused-dial");
+        Assert.Equal("POST", span.Name);
+        Assert.Equal(2, span.StatusCode); // ERROR
+        var upstreamSpan = await _collector.WaitForSpanAsync(s => s.TraceId == span.TraceId && s.ParentSpanId == span.SpanId);
+        Assert.Equal(2, upstreamSpan.StatusCode);
+        Assert.Equal("Request", upstreamSpan.Attributes["error.type"]);
+        var dial = await _collector.WaitForSpanAsync(s => s.TraceId == span.TraceId && s.ParentSpanId == upstreamSpan.SpanId);
+        Assert.Equal("upstream connect", dial.Name);
+        Assert.Equal(2, dial.StatusCode);
+        Assert.Equal(nameof(McpTunnel.Gateway.Upstream.UpstreamDialException), dial.Attributes["error.type"]);
     }
 
     [Fact]

@@ -16,7 +16,8 @@ public sealed class OtlpReceiver : IAsyncDisposable
     private readonly List<Point> _points = [];
     private readonly SemaphoreSlim _pointsArrived = new(0);
 
-    public sealed record Span(string TraceId, string SpanId, string ParentSpanId, string Name, int Kind, string Scope, IReadOnlyDictionary<string, string> Attributes, IReadOnlyDictionary<string, string> Resource);
+    public sealed record Span(string TraceId, string SpanId, string ParentSpanId, string Name, int Kind, string Scope, IReadOnlyDictionary<string, string> Attributes, IReadOnlyDictionary<string, string> Resource,
+        IReadOnlyList<string> Events, int StatusCode);
 
     public sealed record Point(string Metric, string Unit, IReadOnlyDictionary<string, string> Attributes, double Value, ulong Count);
 
@@ -71,7 +72,8 @@ public sealed class OtlpReceiver : IAsyncDisposable
                 foreach (var span in scopeSpans.All(2).Select(f => f.Message))
                 {
                     _spans.Writer.TryWrite(new Span(span.One(1)!.Hex, span.One(2)!.Hex, span.One(4)?.Hex ?? "", span.One(5)!.Text, (int)(span.One(6)?.Value ?? 0),
-                        scope, span.Attributes(9), resource));
+                        scope, span.Attributes(9), resource,
+                        span.All(11).Select(e => e.Message.One(2)?.Text ?? "").ToList(), (int)(span.One(15)?.Message.One(3)?.Value ?? 0)));
                 }
             }
         }
