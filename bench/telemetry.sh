@@ -8,7 +8,7 @@
 #   otlp         this tree with OTEL_EXPORTER_OTLP_ENDPOINT set to a loopback sink (metrics and a span per request)
 #   otlp-sampled the same with OTEL_TRACES_SAMPLER=parentbased_traceidratio, OTEL_TRACES_SAMPLER_ARG=0.1 (one in ten)
 #   otlp-alwaysoff  otlp with OTEL_TRACES_SAMPLER=always_off (a tracer listens, nothing is sampled)
-#   otlp-noprop  otlp with OTEL_PROPAGATORS=none (no trace context upstream: HttpClient's diagnostics stay out of the path)
+#   otlp-noprop  otlp with OTEL_PROPAGATORS=none (no trace context sent upstream)
 # Two numbers per variant:
 #   CPU-seconds per 10k requests of the Native AOT binary (/proc/PID/stat, gateway pinned to CPU 0 as in run.sh);
 #   managed bytes allocated per request, from a JIT build of the same source (`dotnet build`, no AOT) started with
