@@ -1,6 +1,7 @@
 using System.Globalization;
 using McpTunnel.Configuration;
 using McpTunnel.Gateway.Transport;
+using McpTunnel.Tests.Infrastructure;
 
 namespace McpTunnel.Tests.Configuration;
 
@@ -10,15 +11,7 @@ namespace McpTunnel.Tests.Configuration;
 /// </summary>
 public sealed class LimitSettingsTests
 {
-    private const string Base = """
-        listen_addr: 127.0.0.1:8080
-        tunnel_domain: abcd1234.tunnel.test
-        tls: { cert_file: a.crt, key_file: a.key }
-        routes: { echo: "http://10.0.0.5:9000" }
-
-        """;
-
-    private static ConfigLoadResult Parse(string yaml) => ConfigLoader.Parse(Base + yaml, "config.yaml");
+    private static ConfigLoadResult Parse(string yaml) => MinimalConfig.Parse(yaml);
 
     private static string RepoFile(string relative)
     {

@@ -1,4 +1,5 @@
 using McpTunnel.Configuration;
+using McpTunnel.Tests.Infrastructure;
 
 namespace McpTunnel.Tests.Configuration;
 
@@ -8,15 +9,7 @@ namespace McpTunnel.Tests.Configuration;
 /// </summary>
 public sealed class TelemetrySettingsTests
 {
-    private const string Base = """
-        listen_addr: 127.0.0.1:8080
-        tunnel_domain: abcd1234.tunnel.test
-        tls: { cert_file: a.crt, key_file: a.key }
-        routes: { echo: "http://10.0.0.5:9000" }
-
-        """;
-
-    private static ConfigLoadResult Parse(string yaml) => ConfigLoader.Parse(Base + yaml, "config.yaml");
+    private static ConfigLoadResult Parse(string yaml) => MinimalConfig.Parse(yaml);
 
     [Fact]
     public void By_default_the_file_sets_no_variable()
