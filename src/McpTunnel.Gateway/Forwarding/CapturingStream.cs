@@ -1,10 +1,15 @@
+using System.Buffers;
+
 namespace McpTunnel.Gateway.Forwarding;
 
 /// <summary>
 /// A read-through stream that keeps a copy of the first bytes it passes on (the first <see cref="McpRequestPeek.MaxBytes"/>).
 /// The copy is sized to the body (<paramref name="expectedLength"/>, the Content-Length when there is one) and grows
 /// only as bytes arrive: every traced or metered request is peeked, and a 1 KB tool call should not cost a
-/// 16 KB buffer (bench/telemetry.sh measured that as most of what the exporters cost per request).
+/// 16 KB buffer (bench/telemetry.sh measured that as most of what the exporters cost per request). The copy is
+/// rented from the shared array pool and given back by <see cref="Release"/>, but only once the body has been read
+/// to its end: a body the forwarder stopped reading half-way might still be read by it later, and a returned array
+/// written to by a late read would corrupt whoever rented it next.
 /// </summary>
 internal sealed class CapturingStream(Stream inner, long? expectedLength = null) : Stream
 {
@@ -15,6 +20,7 @@ internal sealed class CapturingStream(Stream inner, long? expectedLength = null)
     private byte[] _buffer = [];
     private int _length;
     private bool _overflow;
+    private bool _ended;
 
     public ReadOnlySpan<byte> Captured => _buffer.AsSpan(0, _length);
 
@@ -56,6 +62,12 @@ internal sealed class CapturingStream(Stream inner, long? expectedLength = null)
         if (data.Length == 0)
         {
             Complete = !_overflow;
+            _ended = true;
+            return;
+        }
+
+        if (_ended)
+        {
             return;
         }
 
@@ -68,11 +80,38 @@ internal sealed class CapturingStream(Stream inner, long? expectedLength = null)
         if (_length + data.Length > _buffer.Length)
         {
             var size = Math.Max(_buffer.Length == 0 ? _firstSize : _buffer.Length * 2, _length + data.Length);
-            Array.Resize(ref _buffer, Math.Min(size, McpRequestPeek.MaxBytes));
+            var grown = ArrayPool<byte>.Shared.Rent(Math.Min(size, McpRequestPeek.MaxBytes));
+            _buffer.AsSpan(0, _length).CopyTo(grown);
+            ReturnBuffer();
+            _buffer = grown;
         }
 
         data.CopyTo(_buffer.AsSpan(_length));
         _length += data.Length;
+    }
+
+    /// <summary>
+    /// Gives the copy back to the pool once the body has been read to its end (nothing reads past the end); a body
+    /// not read to its end keeps its copy for the collector. <see cref="Captured"/> is empty afterwards.
+    /// </summary>
+    public void Release()
+    {
+        if (!_ended)
+        {
+            return;
+        }
+
+        ReturnBuffer();
+        _buffer = [];
+        _length = 0;
+    }
+
+    private void ReturnBuffer()
+    {
+        if (_buffer.Length > 0)
+        {
+            ArrayPool<byte>.Shared.Return(_buffer);
+        }
     }
 
     public override void Flush() { }

@@ -27,8 +27,18 @@ internal static class McpRequestPeek
         return capture;
     }
 
-    public static (string? Method, string? Tool) Read(CapturingStream? capture) =>
-        capture is { Complete: true } ? Parse(capture.Captured) : (null, null);
+    /// <summary>The two names, once the exchange is over; the copy goes back to the pool.</summary>
+    public static (string? Method, string? Tool) Read(CapturingStream? capture)
+    {
+        if (capture is null)
+        {
+            return (null, null);
+        }
+
+        var names = capture.Complete ? Parse(capture.Captured) : (null, null);
+        capture.Release();
+        return names;
+    }
 
     internal static (string? Method, string? Tool) Parse(ReadOnlySpan<byte> json)
     {
