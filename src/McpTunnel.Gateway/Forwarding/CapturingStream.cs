@@ -42,25 +42,33 @@ internal sealed class CapturingStream(Stream inner, long? expectedLength = null)
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         var read = await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
-        Keep(buffer.Span[..read]);
+        Keep(buffer.Span[..read], buffer.Length);
         return read;
     }
 
     public override int Read(byte[] buffer, int offset, int count)
     {
         var read = inner.Read(buffer, offset, count);
-        Keep(buffer.AsSpan(offset, read));
+        Keep(buffer.AsSpan(offset, read), count);
         return read;
     }
 
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
-    private void Keep(ReadOnlySpan<byte> data)
+    /// <param name="data">What the read returned.</param>
+    /// <param name="requested">The room the reader offered: a read of 0 into no room is a zero-byte read (the forwarder
+    /// waiting for data without holding a buffer), not the end of the body.</param>
+    private void Keep(ReadOnlySpan<byte> data, int requested)
     {
         BytesRead += data.Length;
         if (data.Length == 0)
         {
+            if (requested == 0)
+            {
+                return;
+            }
+
             Complete = !_overflow;
             _ended = true;
             return;

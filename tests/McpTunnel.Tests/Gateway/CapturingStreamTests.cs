@@ -101,4 +101,28 @@ public sealed class CapturingStreamTests
         capture.Release();
         Assert.Equal(0, capture.Captured.Length);
     }
+
+    [Fact]
+    public async Task A_zero_byte_read_waits_for_data_and_is_not_the_end_of_the_body()
+    {
+        // The forwarder reads with an empty buffer to wait for data without holding one; only a read of 0 into real
+        // room is the end. (Taking the first for the end dropped every request's copy: no method in the access line.)
+        var body = System.Text.Encoding.UTF8.GetBytes("""{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}}""");
+        var capture = new CapturingStream(new MemoryStream(body), body.Length);
+        var buffer = new byte[16];
+        Assert.Equal(0, await capture.ReadAsync(Memory<byte>.Empty));
+        Assert.False(capture.Complete);
+        while (true)
+        {
+            Assert.Equal(0, await capture.ReadAsync(Memory<byte>.Empty));
+            if (await capture.ReadAsync(buffer) == 0)
+            {
+                break;
+            }
+        }
+
+        Assert.True(capture.Complete);
+        Assert.Equal(body, capture.Captured.ToArray());
+        Assert.Equal(("tools/call", "echo"), McpRequestPeek.Read(capture));
+    }
 }
