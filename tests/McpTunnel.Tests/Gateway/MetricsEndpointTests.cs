@@ -150,8 +150,14 @@ public sealed class MetricsEndpointTests : IAsyncLifetime
             await _gateway.Logs.WaitForAsync("tls handshake failed");
         }
 
-        // The access line is written when the request ends, after the client has its answer; so are the metrics.
-        await _gateway.Logs.WaitForAsync("method=XXXXMETHOD");
+        // The access line is written when the request ends, after the client has its answer, and just after its
+        // metrics. Requests end on their own threads, so one answered earlier may finish after a later one: wait for
+        // every echo request's line (50 + 10 tool calls, 2 hostile names, the unknown method and XXXXMETHOD) and the
+        // MCP call's, not only the last one sent.
+        const int echoRequests = ToolNameLabels.PerRoute + 10 + 2 + 1 + 1;
+        await Eventually.WaitAsync(() => _gateway.Logs.Messages.Count(m => m.StartsWith("request finished route=echo ", StringComparison.Ordinal)) == echoRequests,
+            () => $"{_gateway.Logs.Messages.Count(m => m.StartsWith("request finished route=echo ", StringComparison.Ordinal))} of {echoRequests} echo requests finished");
+        await _gateway.Logs.WaitForAsync("rpc=tools/call tool=hello");
         var (contentType, body) = await ScrapeAsync();
         Assert.StartsWith("text/plain", contentType, StringComparison.Ordinal);
         var metrics = PrometheusText.Parse(body);
