@@ -75,6 +75,10 @@ internal sealed class TunnelConnection : ConnectionContext,
     // Set by Abort and by the close timeout: the receive loop stops at its next read, and nothing more is sent.
     private volatile bool _aborted;
 
+    // Why Abort was called: the inner stream fails with it, so a reason such as ClosedByGatewayException reaches
+    // Kestrel and the TLS failure report.
+    private ConnectionAbortedException? _abortReason;
+
     // Set when the receive loop ended on the peer's close frame, a violation or EOF: no close handshake to wait for.
     private volatile bool _receiveEnded;
 
@@ -184,13 +188,14 @@ internal sealed class TunnelConnection : ConnectionContext,
         Exception? error = null;
         try
         {
-            while (!_aborted)
+            // Abort cancels the pending (or next) read, so an abort is always seen here and fails the inner stream.
+            while (true)
             {
                 var result = await reader.ReadAsync().ConfigureAwait(false);
                 if (_aborted)
                 {
                     reader.AdvanceTo(result.Buffer.Start);
-                    error = new ConnectionResetException("the WebSocket was closed", new ConnectionAbortedException("the tunnel connection was aborted"));
+                    error = new ConnectionResetException("the WebSocket was closed", _abortReason ?? new ConnectionAbortedException("the WebSocket close handshake timed out"));
                     break;
                 }
 
@@ -484,6 +489,7 @@ internal sealed class TunnelConnection : ConnectionContext,
 
     public override void Abort(ConnectionAbortedException abortReason)
     {
+        _abortReason ??= abortReason;
         _aborted = true;
         if (Volatile.Read(ref _finished) == 0)
         {
@@ -521,6 +527,11 @@ internal sealed class TunnelConnection : ConnectionContext,
         {
             CancelClosed();
             _closed.Dispose();
+            // No frame may be written once the outer request ends and Kestrel takes its pipe back (a keep-alive pong
+            // whose timer fired just before it was disposed waits for the lock and then finds the pipe closed).
+            await _writeLock.WaitAsync().ConfigureAwait(false);
+            _outerGone = true;
+            _writeLock.Release();
             Volatile.Write(ref _finished, 1);
             _completed.TrySetResult();
             await base.DisposeAsync().ConfigureAwait(false);

@@ -321,6 +321,25 @@ public sealed class WebSocketFrameHeaderTests
         Assert.Empty(await ReadToEndAsync(server.Reader));
     }
 
+    [Fact]
+    public async Task An_abort_fails_the_inner_stream_with_its_reason_and_sends_no_close_frame()
+    {
+        var (connection, _, server) = Open();
+        var closed = new TaskCompletionSource();
+        using var registration = connection.ConnectionClosed.Register(() => closed.TrySetResult());
+
+        // As the governor's shedding does (through the outer request's abort): the reason must reach Kestrel, so the
+        // TLS failure report knows the gateway closed the session itself.
+        connection.Abort(new ClosedByGatewayException("shed"));
+        var error = await Assert.ThrowsAnyAsync<IOException>(async () => await ReadToEndAsync(connection.Transport.Input));
+        Assert.True(ClosedByGatewayException.IsCause(error), error.ToString());
+        await closed.Task.WaitAsync(TimeSpan.FromSeconds(30));
+
+        await connection.DisposeAsync();
+        await server.Writer.CompleteAsync();
+        Assert.Empty(await ReadToEndAsync(server.Reader));
+    }
+
     /// <summary>A started tunnel connection on two in-memory pipes: <c>client</c> carries client frames in, <c>server</c> server frames out.</summary>
     private static (TunnelConnection Connection, Pipe Client, Pipe Server) Open()
     {
