@@ -1,9 +1,8 @@
+using System.Net.WebSockets;
 using McpTunnel.Configuration;
 using McpTunnel.Gateway.Diagnostics;
 using Microsoft.AspNetCore.Connections;
-using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
 
 namespace McpTunnel.Gateway.Transport;
@@ -24,8 +23,7 @@ internal sealed class OuterWebSocketHandler(
 {
     private readonly LogThrottle _textRefusedLog = new(time);
 
-    /// <summary>RFC 6455 1.3: the GUID appended to the client's key before it is hashed into Sec-WebSocket-Accept.</summary>
-    private static readonly byte[] HandshakeGuid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"u8.ToArray();
+    private static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(2);
 
     private static readonly byte[] Busy =
         "503 Service Unavailable: mcp-tunnel has reached appliance.max_sessions and every tunnel session is busy; try again later.\n"u8.ToArray();
@@ -64,19 +62,17 @@ internal sealed class OuterWebSocketHandler(
         }
 
         var remote = context.Connection.RemoteIpAddress?.ToString() ?? "unknown";
-        // The handshake is answered here and the frames are read from the outer connection's own pipe (decision 0018);
-        // Kestrel's upgrade writes the 101 and then leaves the connection's bytes to this request.
-        var upgrade = context.Features.GetRequiredFeature<IHttpUpgradeFeature>();
-        var outerPipe = context.Features.GetRequiredFeature<IConnectionTransportFeature>().Transport;
-        context.Response.Headers.Connection = "Upgrade";
-        context.Response.Headers.Upgrade = "websocket";
-        context.Response.Headers.SecWebSocketAccept = AcceptKey(context.Request.Headers.SecWebSocketKey.ToString());
-        await upgrade.UpgradeAsync().ConfigureAwait(false);
+        using var webSocket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
+        {
+            KeepAliveInterval = settings.WebSocketKeepAlive,
+            DangerousEnableCompression = false,
+        }).ConfigureAwait(false);
 
         GatewayLog.WebSocketOpened(logger, remote, context.Request.Path.Value ?? "/");
         metrics.WebSocketOpened();
+        var stream = WebSocketStream.Create(webSocket, WebSocketMessageType.Binary, CloseTimeout);
         var remoteEndPoint = context.Connection.RemoteIpAddress is { } ip ? new System.Net.IPEndPoint(ip, context.Connection.RemotePort) : null;
-        var connection = new TunnelConnection(outerPipe, remoteEndPoint, context.Connection.Id, outer, settings.WebSocketKeepAlive, time);
+        var connection = new TunnelConnection(webSocket, stream, remoteEndPoint, context.Connection.Id, outer);
         try
         {
             connection.Start();
@@ -101,19 +97,5 @@ internal sealed class OuterWebSocketHandler(
             metrics.WebSocketClosed();
             GatewayLog.WebSocketClosed(logger, remote);
         }
-    }
-
-    /// <summary>
-    /// RFC 6455 4.2.2: base64(SHA-1(key + GUID)). The key's form was checked by the WebSocket middleware's
-    /// <c>IsWebSocketRequest</c> (16 bytes in base64, RFC 6455 4.2.1).
-    /// </summary>
-    internal static string AcceptKey(string key)
-    {
-        var input = new byte[System.Text.Encoding.ASCII.GetByteCount(key) + HandshakeGuid.Length];
-        var written = System.Text.Encoding.ASCII.GetBytes(key, input);
-        HandshakeGuid.CopyTo(input, written);
-#pragma warning disable CA5350 // SHA-1 is what RFC 6455 prescribes here; it protects nothing (the key is public).
-        return Convert.ToBase64String(System.Security.Cryptography.SHA1.HashData(input));
-#pragma warning restore CA5350
     }
 }

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Net;
-using System.IO.Pipelines;
 using System.Net.Sockets;
+using System.Net.WebSockets;
 using System.Text;
 using McpTunnel.Gateway.Transport;
 using McpTunnel.Tests.Infrastructure;
@@ -237,7 +237,7 @@ public sealed class ConnectionLimitTests(ITestOutputHelper output)
     public async Task The_inner_accept_queue_is_bounded()
     {
         var listener = new InnerConnectionListener(capacity: 2);
-        static TunnelConnection Idle() => new(new OuterPipe(new Pipe()), null, "test");
+        static TunnelConnection Idle() => new(WebSocket.CreateFromStream(new MemoryStream(), new WebSocketCreationOptions { IsServer = true }), Stream.Null, null, "test");
         Assert.True(listener.TryEnqueue(Idle()));
         Assert.True(listener.TryEnqueue(Idle()));
         Assert.False(listener.TryEnqueue(Idle()));
@@ -353,13 +353,5 @@ public sealed class ConnectionLimitTests(ITestOutputHelper output)
         var count = clients.Count;
         clients.Clear();
         return new FloodResult(count, fdsHeld, rssHeld, heapHeld, Rss(), GC.GetTotalMemory(forceFullCollection: true));
-    }
-
-    /// <summary>A stand-in for the outer connection's transport: nothing arrives, writes go nowhere that is read.</summary>
-    private sealed class OuterPipe(Pipe pipe) : IDuplexPipe
-    {
-        public PipeReader Input => pipe.Reader;
-
-        public PipeWriter Output => pipe.Writer;
     }
 }
