@@ -18,9 +18,7 @@
 #   (dotnet_gc_heap_total_allocated_bytes_total on /metrics) is read around the same load.
 # The load generator, the upstream, the OTLP sink and the scraper share CPU 1. Variants run in turn, ROUNDS
 # times (the order rotates per round), so ratios come from one run. Knobs: SECONDS_PER_RUN, WARMUP_SECONDS,
-# CONNECTIONS, ROUNDS, SCRAPE_EVERY, OTLP_EXPORT_MS (OTEL_METRIC_EXPORT_INTERVAL), VARIANTS, BEFORE, and ALLOC_TYPES=1
-# (attribution only: the JIT runs also write alloc-types-<variant>.N.txt, the types allocated between the probe's
-# reads, from the GC's allocation ticks; file .2 is the last round's measured load; listening skews the byte counts).
+# CONNECTIONS, ROUNDS, SCRAPE_EVERY, OTLP_EXPORT_MS (OTEL_METRIC_EXPORT_INTERVAL), VARIANTS, BEFORE.
 # The before build is cached in bench/results/telemetry-build/<commit>/; this tree is built every time.
 # Results: bench/results/telemetry-<time>/results.md (and raw.txt). See docs/benchmarks.md.
 set -euo pipefail
@@ -101,7 +99,6 @@ start() { # $1 = variant, $2 = aot|jit
   [ "$1" = otlp-alwaysoff ] && env+=(OTEL_TRACES_SAMPLER=always_off)
   [ "$1" = otlp-noprop ] && env+=(OTEL_PROPAGATORS=none)
   [ "$2" = jit ] && env+=(DOTNET_STARTUP_HOOKS="$PROBE" MCP_BENCH_ALLOC_PORT=$AP)
-  [ "$2" = jit ] && [ -n "${ALLOC_TYPES:-}" ] && env+=(MCP_BENCH_ALLOC_TYPES="$W/alloc-types-$1")
   "${env[@]}" taskset -c 0 "$bin" run --no-connector --config "$W/$1.yaml" 2>>"$W/gateway-$1-$2.log" & GATEWAY=$!
   pids+=($GATEWAY)
   wait_port $GW

@@ -9,8 +9,7 @@ using System.Text;
 /// <c>MCP_BENCH_ALLOC_PORT</c> set it listens on 127.0.0.1 at that port and answers every connection with one
 /// line: the bytes this process has allocated on the managed heap so far, every thread counted
 /// (<see cref="GC.GetTotalAllocatedBytes(bool)"/> with precise: true). Each answer allocates a few hundred bytes
-/// itself; the script reads it twice per run of tens of thousands of requests. With <c>MCP_BENCH_ALLOC_TYPES</c>
-/// set, each read also writes which types were allocated since the previous one (<see cref="AllocationTypes"/>).
+/// itself; the script reads it twice per run of tens of thousands of requests.
 /// </summary>
 internal static class StartupHook
 {
@@ -21,19 +20,17 @@ internal static class StartupHook
             return;
         }
 
-        var types = Environment.GetEnvironmentVariable("MCP_BENCH_ALLOC_TYPES") is { Length: > 0 } prefix ? new AllocationTypes(prefix) : null;
         var listener = new TcpListener(IPAddress.Loopback, port);
         listener.Start();
         // A background thread: it never keeps the gateway alive, and it costs nothing between reads.
-        new Thread(() => Serve(listener, types)) { IsBackground = true, Name = "alloc-probe" }.Start();
+        new Thread(() => Serve(listener)) { IsBackground = true, Name = "alloc-probe" }.Start();
     }
 
-    private static void Serve(TcpListener listener, AllocationTypes? types)
+    private static void Serve(TcpListener listener)
     {
         while (true)
         {
             using var client = listener.AcceptTcpClient();
-            types?.Flush();
             var line = GC.GetTotalAllocatedBytes(precise: true).ToString(CultureInfo.InvariantCulture) + "\n";
             client.GetStream().Write(Encoding.ASCII.GetBytes(line));
         }
