@@ -214,6 +214,20 @@ public sealed class TelemetryExportTests : IAsyncLifetime
             Assert.EndsWith($"trace_id={CallerTraceParent[3..35]}", access.Message, StringComparison.Ordinal);
         }
 
+        // The default sampler follows the caller's decision: a caller that did not sample is not traced either (the
+        // SDK still makes a propagation-only span; the gateway drops it), and its headers pass as they came.
+        await using (var followed = await StartGatewayAsync(new() { ["OTEL_EXPORTER_OTLP_ENDPOINT"] = _collector.Endpoint }))
+        {
+            using var client = followed.CreateClient();
+            using var request = new HttpRequestMessage(HttpMethod.Post, new Uri($"https://{GatewayHarness.Host("echo")}/mcp")) { Content = ToolCall("caller-unsampled") };
+            const string unsampledParent = "00-1bf7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00";
+            request.Headers.Add("traceparent", unsampledParent);
+            using var answer = await client.SendAsync(request);
+            Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
+            using var echoed = System.Text.Json.JsonDocument.Parse(await answer.Content.ReadAsStringAsync());
+            Assert.Equal(unsampledParent, echoed.RootElement.GetProperty("headers").GetProperty("traceparent").GetString());
+        }
+
         // An upstream that refuses the connection: the dial span says so, under an upstream span in error.
         using var closed = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
         closed.Start();
