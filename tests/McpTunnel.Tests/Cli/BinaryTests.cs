@@ -192,10 +192,15 @@ public sealed class BinaryTests
             Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
             using var echoed = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync(timeout.Token));
 
-            var span = await collector.WaitForSpanAsync(s => s.Scope == "McpTunnel", TimeSpan.FromMinutes(3));
+            var span = await collector.WaitForSpanAsync(s => s.Scope == "McpTunnel" && s.Kind == 2, TimeSpan.FromMinutes(3));
             Assert.Equal("tools/call hello", span.Name);
             Assert.Equal("aot-under-test", span.Resource["service.name"]);
-            Assert.StartsWith($"00-{span.TraceId}-", echoed.RootElement.GetProperty("headers").GetProperty("traceparent").GetString(), StringComparison.Ordinal);
+            // Its children: the upstream request, whose context the upstream received, and the dial under that.
+            var upstream = await collector.WaitForSpanAsync(s => s.TraceId == span.TraceId && s.ParentSpanId == span.SpanId, TimeSpan.FromMinutes(3));
+            Assert.Equal(3, upstream.Kind);
+            Assert.Equal($"00-{span.TraceId}-{upstream.SpanId}-01", echoed.RootElement.GetProperty("headers").GetProperty("traceparent").GetString());
+            var dial = await collector.WaitForSpanAsync(s => s.TraceId == span.TraceId && s.ParentSpanId == upstream.SpanId, TimeSpan.FromMinutes(3));
+            Assert.Equal("upstream connect", dial.Name);
 
             using var scrape = new HttpClient { Timeout = TimeSpan.FromSeconds(60) };
             var metrics = Infrastructure.PrometheusText.Parse(await scrape.GetStringAsync(new Uri($"http://127.0.0.1:{healthPort}/metrics"), timeout.Token));
