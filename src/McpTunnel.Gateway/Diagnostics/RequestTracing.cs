@@ -97,13 +97,14 @@ internal static class RequestTracing
             return null;
         }
 
-        var activity = GatewayTelemetry.Source.StartActivity(GatewayMetrics.MethodLabel(method), ActivityKind.Client);
+        var label = GatewayMetrics.MethodLabel(method);
+        var activity = GatewayTelemetry.Source.StartActivity(label, ActivityKind.Client);
         if (activity is null)
         {
             return null;
         }
 
-        activity.SetTag("http.request.method", GatewayMetrics.MethodLabel(method));
+        activity.SetTag("http.request.method", label);
         activity.SetTag("server.address", upstream.Host);
         activity.SetTag("server.port", upstream.Port);
         activity.SetTag("url.scheme", upstream.Scheme);

@@ -42,14 +42,14 @@ internal sealed class ForwardedHeadersTransformer : HttpTransformer
     public override async ValueTask<bool> TransformResponseAsync(HttpContext httpContext, HttpResponseMessage? proxyResponse, CancellationToken cancellationToken)
     {
         var copyBody = await base.TransformResponseAsync(httpContext, proxyResponse, cancellationToken).ConfigureAwait(false);
-        if (proxyResponse is not null && Activity.Current is { } span && RequestTracing.IsUpstreamSpan(span))
-        {
-            // Time to the upstream's response headers; the span itself ends with the body.
-            span.AddEvent(new ActivityEvent("http.response.headers"));
-        }
-
         if (proxyResponse is not null)
         {
+            if (Activity.Current is { } span && RequestTracing.IsUpstreamSpan(span))
+            {
+                // Time to the upstream's response headers; the span itself ends with the body.
+                span.AddEvent(new ActivityEvent("http.response.headers"));
+            }
+
             foreach (var name in Nominated(proxyResponse.Headers.Connection))
             {
                 httpContext.Response.Headers.Remove(name);

@@ -31,13 +31,18 @@ public sealed class TelemetryExportTests : IAsyncLifetime
 
     private const string CallerTraceParent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
 
-    /// <summary>A tool call with the caller's own traceparent; the headers the upstream received.</summary>
-    private static async Task<System.Text.Json.JsonElement> CallWithTraceAsync(GatewayHarness gateway, string tool)
+    /// <summary>A tool call with the caller's own trace context (by default <see cref="CallerTraceParent"/>); the headers the upstream received.</summary>
+    private static async Task<System.Text.Json.JsonElement> CallWithTraceAsync(GatewayHarness gateway, string tool, string traceParent = CallerTraceParent,
+        string? traceState = "vendor=caller")
     {
         using var http = gateway.CreateClient();
         using var request = new HttpRequestMessage(HttpMethod.Post, new Uri($"https://{GatewayHarness.Host("echo")}/mcp")) { Content = ToolCall(tool) };
-        request.Headers.Add("traceparent", CallerTraceParent);
-        request.Headers.Add("tracestate", "vendor=caller");
+        request.Headers.Add("traceparent", traceParent);
+        if (traceState is not null)
+        {
+            request.Headers.Add("tracestate", traceState);
+        }
+
         using var response = await http.SendAsync(request);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         using var echoed = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync());
@@ -214,18 +219,13 @@ public sealed class TelemetryExportTests : IAsyncLifetime
             Assert.EndsWith($"trace_id={CallerTraceParent[3..35]}", access.Message, StringComparison.Ordinal);
         }
 
-        // The default sampler follows the caller's decision: a caller that did not sample is not traced either (the
-        // SDK still makes a propagation-only span; the gateway drops it), and its headers pass as they came.
+        // The default sampler follows the caller's decision: a caller that did not sample is not traced either, and
+        // its headers pass as they came.
         await using (var followed = await StartGatewayAsync(new() { ["OTEL_EXPORTER_OTLP_ENDPOINT"] = _collector.Endpoint }))
         {
-            using var client = followed.CreateClient();
-            using var request = new HttpRequestMessage(HttpMethod.Post, new Uri($"https://{GatewayHarness.Host("echo")}/mcp")) { Content = ToolCall("caller-unsampled") };
             const string unsampledParent = "00-1bf7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00";
-            request.Headers.Add("traceparent", unsampledParent);
-            using var answer = await client.SendAsync(request);
-            Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
-            using var echoed = System.Text.Json.JsonDocument.Parse(await answer.Content.ReadAsStringAsync());
-            Assert.Equal(unsampledParent, echoed.RootElement.GetProperty("headers").GetProperty("traceparent").GetString());
+            var headers = await CallWithTraceAsync(followed, "caller-unsampled", unsampledParent, traceState: null);
+            Assert.Equal(unsampledParent, headers.GetProperty("traceparent").GetString());
         }
 
         // An upstream that refuses the connection: the dial span says so, under an upstream span in error.
