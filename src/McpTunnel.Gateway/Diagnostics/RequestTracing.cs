@@ -9,7 +9,7 @@ namespace McpTunnel.Gateway.Diagnostics;
 /// (<c>tools/call hello</c>; the HTTP method when the request carries no MCP message), a child of the caller's
 /// <c>traceparent</c> when it sent one; under it, the upstream request (a client span named after the HTTP
 /// method) and, when that request opened a connection, the upstream dial (<c>upstream connect</c>). The two children
-/// exist only under a recorded request span: an unsampled request creates nothing but the sampler's answer, and no
+/// exist only under a recorded request span: an unsampled request is given up as soon as the sampler answers, and no
 /// span is ever a root of its own (decision 0016). Nothing is created unless a tracer listens (an OTLP endpoint is
 /// configured). No payload, header or session id is recorded: the session only as the access log's hash.
 /// </summary>
@@ -33,6 +33,17 @@ internal static class RequestTracing
         var activity = GatewayTelemetry.Source.StartActivity(ActivityKind.Server, parent, name: GatewayMetrics.MethodLabel(request.Method));
         if (activity is null)
         {
+            Activity.Current = hosting;
+            return null;
+        }
+
+        if (!activity.IsAllDataRequested)
+        {
+            // Not sampled. OpenTelemetry's SDK still creates an activity for a root or a remote parent it drops
+            // (PropagationData: the trace id survives for propagation). The gateway neither exports it nor sends it
+            // upstream (an unsampled request passes the caller's trace headers as they came), so keeping it would
+            // only cost its tags, an execution-context switch and a trace id in the access line that exists nowhere.
+            activity.Stop();
             Activity.Current = hosting;
             return null;
         }

@@ -217,6 +217,14 @@ public sealed class TelemetryExportTests : IAsyncLifetime
             Assert.Equal("vendor=caller", headers.GetProperty("tracestate").GetString());
             var access = await unsampled.Logs.WaitForAsync("tool=unsampled");
             Assert.EndsWith($"trace_id={CallerTraceParent[3..35]}", access.Message, StringComparison.Ordinal);
+
+            // Without a caller's context there is no trace id to show: none is exported or sent upstream, so the
+            // access line must not name one (the SDK's unsampled root activity carries a fresh id nobody will see).
+            using var rootClient = unsampled.CreateClient();
+            using var rootResponse = await rootClient.PostAsync(new Uri($"https://{GatewayHarness.Host("echo")}/mcp"), ToolCall("unsampled-root"));
+            Assert.Equal(HttpStatusCode.OK, rootResponse.StatusCode);
+            var rootless = await unsampled.Logs.WaitForAsync("tool=unsampled-root");
+            Assert.EndsWith("trace_id=-", rootless.Message, StringComparison.Ordinal);
         }
 
         // The default sampler follows the caller's decision: a caller that did not sample is not traced either, and
