@@ -65,6 +65,11 @@ internal sealed class RunService(RunServiceOptions options)
             RunLog.CannotStart(logger, ex.Message);
             return ExitCodes.Failure;
         }
+        catch (Gateway.Diagnostics.TelemetrySettingsException ex)
+        {
+            RunLog.CannotStart(logger, ex.Message);
+            return ExitCodes.Failure;
+        }
 
         using var stopping = new CancellationTokenSource();
         await using (server.ConfigureAwait(false))

@@ -126,6 +126,41 @@ public sealed class TelemetryExportTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_signals_own_endpoint_exports_that_signal_only()
+    {
+        // Only the metrics endpoint: metrics reach the collector, and no tracer runs (the SDK would otherwise send
+        // spans to its default localhost:4318), so the upstream gets the caller's trace context untouched.
+        await using (var metricsOnly = await StartGatewayAsync(new()
+        {
+            ["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"] = $"{_collector.Endpoint}/v1/metrics",
+            ["OTEL_METRIC_EXPORT_INTERVAL"] = "200",
+        }))
+        {
+            var headers = await CallWithTraceAsync(metricsOnly, "metrics-only");
+            Assert.Equal(CallerTraceParent, headers.GetProperty("traceparent").GetString());
+            var calls = await _collector.WaitForPointAsync(p => p.Metric == "mcp_tunnel.mcp.call.duration" && p.Attributes.GetValueOrDefault("gen_ai.tool.name") == "metrics-only");
+            Assert.True(calls.Count >= 1);
+        }
+
+        // Only the traces endpoint: the span reaches the collector.
+        await using var tracesOnly = await StartGatewayAsync(new()
+        {
+            ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] = $"{_collector.Endpoint}/v1/traces",
+            ["OTEL_BSP_SCHEDULE_DELAY"] = "100",
+        });
+        var traced = await CallWithTraceAsync(tracesOnly, "traces-only");
+        var span = await _collector.WaitForSpanAsync(s => s.Scope == "McpTunnel" && s.Name == "tools/call traces-only");
+        Assert.Equal(CallerTraceParent[3..35], span.TraceId);
+        Assert.NotEqual(CallerTraceParent, traced.GetProperty("traceparent").GetString());
+
+        // A signal endpoint that is not a URL stops the start with the variable's name and the fix.
+        var bad = await Assert.ThrowsAsync<McpTunnel.Gateway.Diagnostics.TelemetrySettingsException>(() =>
+            StartGatewayAsync(new() { ["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"] = "collector:4318" }));
+        Assert.StartsWith("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT=\"collector:4318\" must be the http:// or https:// URL", bad.Message, StringComparison.Ordinal);
+        Assert.Contains("http://127.0.0.1:4318/v1/metrics", bad.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Without_an_endpoint_nothing_is_exported_and_no_span_is_made()
     {
         // The collector is there, but not configured: OTEL_SDK_DISABLED wins even with an endpoint set.
