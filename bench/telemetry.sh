@@ -9,6 +9,7 @@
 #   otlp-sampled the same with OTEL_TRACES_SAMPLER=parentbased_traceidratio, OTEL_TRACES_SAMPLER_ARG=0.1 (one in ten)
 #   otlp-alwaysoff  otlp with OTEL_TRACES_SAMPLER=always_off (a tracer listens, nothing is sampled)
 #   otlp-noprop  otlp with OTEL_PROPAGATORS=none (no trace context sent upstream)
+#   otlp-metrics only OTEL_EXPORTER_OTLP_METRICS_ENDPOINT set (metrics over OTLP, no tracer)
 # Two numbers per variant:
 #   CPU-seconds per 10k requests of the Native AOT binary (/proc/PID/stat, gateway pinned to CPU 0 as in run.sh);
 #   managed bytes allocated per request, from a JIT build of the same source (`dotnet build`, no AOT) started with
@@ -98,6 +99,7 @@ start() { # $1 = variant, $2 = aot|jit
   [ "$1" = otlp-sampled ] && env+=(OTEL_TRACES_SAMPLER=parentbased_traceidratio OTEL_TRACES_SAMPLER_ARG=0.1)
   [ "$1" = otlp-alwaysoff ] && env+=(OTEL_TRACES_SAMPLER=always_off)
   [ "$1" = otlp-noprop ] && env+=(OTEL_PROPAGATORS=none)
+  [ "$1" = otlp-metrics ] && env=("${env[@]/#OTEL_EXPORTER_OTLP_ENDPOINT=*/OTEL_EXPORTER_OTLP_METRICS_ENDPOINT=http://127.0.0.1:$SINK/v1/metrics}")
   [ "$2" = jit ] && env+=(DOTNET_STARTUP_HOOKS="$PROBE" MCP_BENCH_ALLOC_PORT=$AP)
   "${env[@]}" taskset -c 0 "$bin" run --no-connector --config "$W/$1.yaml" 2>>"$W/gateway-$1-$2.log" & GATEWAY=$!
   pids+=($GATEWAY)
