@@ -16,8 +16,9 @@ using Microsoft.Extensions.Logging;
 // mcp-tunnel-bench load MODE TARGET --host H [--ca FILE] [--connections N] [--seconds S] [--large-mb M] [--pid PID]
 //   MODE: direct (http://TARGET), nginx (https://TARGET), tunnel (ws://TARGET + inner TLS).
 //   Prints one line of key=value results; --pid samples that process's CPU time from /proc.
-// mcp-tunnel-bench handshakes MODE TARGET --host H --ca FILE --seconds S --pid PID
+// mcp-tunnel-bench handshakes MODE TARGET --host H --ca FILE --seconds S --pid PID [--resume]
 //   New TLS connection per iteration (tunnel: new WebSocket + inner TLS); reports handshakes per CPU-second of PID.
+//   Full handshakes unless --resume (then the client resumes the session of its previous connection where it can).
 // mcp-tunnel-bench soak TARGET --host H --ca FILE --seconds S --pid PID --out DIR [--rss-every N]
 //   Mixed load (small tools/call, SSE streams, large results, connection churn) for S seconds, counted per request;
 //   samples PID's RSS every N seconds (default 10). See SoakLoad and bench/soak.sh.
@@ -228,6 +229,15 @@ async Task<int> Handshakes(string handshakeMode, string target)
     var seconds = double.Parse(Option("--seconds", "5"), CultureInfo.InvariantCulture);
     var pid = int.Parse(Option("--pid", "0"), CultureInfo.InvariantCulture);
     var cas = Cas();
+    var resume = args.Contains("--resume");
+    if (!resume)
+    {
+        // The edge client keeps sessions (AllowTlsResume defaults to true) and the gateway issues tickets since it
+        // shares one TLS context per certificate (decision 0020): without this every handshake after the first would
+        // be a resumption. Read by the runtime at the first handshake of this process, which is below.
+        AppContext.SetSwitch("System.Net.Security.DisableTlsResume", true);
+    }
+
     var cpuBefore = Cpu(pid);
     var clock = Stopwatch.StartNew();
     var count = 0;
@@ -247,7 +257,7 @@ async Task<int> Handshakes(string handshakeMode, string target)
                 await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
                 {
                     TargetHost = host,
-                    AllowTlsResume = false,
+                    AllowTlsResume = resume,
                     RemoteCertificateValidationCallback = (_, c, _, e) => CertificateVerifier.Verify(c as X509Certificate2, e, cas) is null,
                 });
             }
@@ -256,7 +266,7 @@ async Task<int> Handshakes(string handshakeMode, string target)
         }
     }));
     var cpu = Cpu(pid) - cpuBefore;
-    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"mode={handshakeMode} handshakes={count} seconds={clock.Elapsed.TotalSeconds:0.00} server_cpu_s={cpu:0.000} handshakes_per_cpu_s={(cpu > 0 ? count / cpu : 0):0}"));
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"mode={handshakeMode}{(resume ? "-resumed" : "")} handshakes={count} seconds={clock.Elapsed.TotalSeconds:0.00} server_cpu_s={cpu:0.000} handshakes_per_cpu_s={(cpu > 0 ? count / cpu : 0):0}"));
     return 0;
 }
 

@@ -39,6 +39,10 @@ public sealed class SharedTlsContextTests
             Assert.True(SharedTlsContext.IsRestricted(first));
         }
 
+        // IsRestricted compares with the OpenSSL names; the theory below negotiates every suite of the policy, so the
+        // two lists agree when they are as long as each other.
+        Assert.Equal(ModernCipherSuites.Policy.AllowedCipherSuites!.Count(), (ModernCipherSuites.OpenSslTls12 + ":" + ModernCipherSuites.OpenSslTls13).Split(':').Length);
+
         // A renewed certificate gets a context of its own, restricted the same way (the old one keeps its own).
         var renewed = Load(Pki.NewServerCertificate());
         var (server3, client3) = await ConnectAsync(renewed, ClientOptions(), timeout.Token);
