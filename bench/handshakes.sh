@@ -1,17 +1,16 @@
 #!/usr/bin/env bash
 # Compares gateway variants on inner TLS handshakes in one run, alternating them ROUNDS times so drift on a shared
 # machine hits every variant alike; nginx (same key, same libssl) is measured in every round as the reference.
-# Full handshakes (the client keeps no session) and, with RESUME=1, resumed ones (the client offers the session of its
-# previous connection). Same setup as bench/run.sh (servers on CPU 0; generator and upstream on CPU 1).
+# Full handshakes (the client keeps no session). Same setup as bench/run.sh (servers on CPU 0; generator and upstream
+# on CPU 1).
 #   VARIANTS='name=BINARY[,VAR=value...] name2=...'
-# Knobs: SECONDS_PER_RUN (default 5), ROUNDS (default 3), KEY (ecdsa or rsa-4096, default ecdsa), RESUME (0 or 1).
+# Knobs: SECONDS_PER_RUN (default 5), ROUNDS (default 3), KEY (ecdsa or rsa-4096, default ecdsa).
 # Prints one table row per variant and round: handshakes per server CPU-second, and the ratio to nginx's of that round.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-5}
 ROUNDS=${ROUNDS:-3}
 KEY=${KEY:-ecdsa}
-RESUME=${RESUME:-0}
 : "${VARIANTS:?set VARIANTS='name=BINARY[,VAR=value...] ...'}"
 W="bench/results/handshakes-$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$W"
@@ -65,18 +64,12 @@ taskset -c 0 nginx -c "$W/nginx/nginx.conf" -p "$W/nginx" -g 'daemon on;'
 wait_port $NG
 NGINX_WORKER=$(pgrep -P "$(cat "$W/nginx.pid")" | head -1)
 
-modes=(full)
-[ "$RESUME" = 1 ] && modes+=(resume)
-flag() { [ "$1" = resume ] && echo --resume || true; }
 echo "# start $(date -u +%FT%TZ) loadavg $(cat /proc/loadavg) key $KEY" | tee -a "$W/raw.txt"
 rows=()
 for round in $(seq 1 "$ROUNDS"); do
-  declare -A nginx_rate=()
-  for m in "${modes[@]}"; do
-    N=$(run handshakes nginx 127.0.0.1:$NG --host $HOST --ca "$W/keys/ca.crt" --seconds "$SECONDS_PER_RUN" --pid "$NGINX_WORKER" $(flag "$m"))
-    nginx_rate[$m]=$(field handshakes_per_cpu_s "$N")
-    rows+=("| $round | nginx | $(field mode "$N") | $(field handshakes "$N") | ${nginx_rate[$m]} | 1.00 |")
-  done
+  N=$(run handshakes nginx 127.0.0.1:$NG --host $HOST --ca "$W/keys/ca.crt" --seconds "$SECONDS_PER_RUN" --pid "$NGINX_WORKER")
+  nginx_rate=$(field handshakes_per_cpu_s "$N")
+  rows+=("| $round | nginx | $(field handshakes "$N") | $nginx_rate | 1.00 |")
   for variant in $VARIANTS; do
     name=${variant%%=*}
     spec=${variant#*=}
@@ -87,17 +80,15 @@ for round in $(seq 1 "$ROUNDS"); do
     env "${envs[@]}" taskset -c 0 "$bin" gateway --config "$W/gateway.yaml" 2>>"$W/gateway-$name.log" & G=$!
     wait_port $GW
     sleep 1
-    for m in "${modes[@]}"; do
-      T=$(run handshakes tunnel 127.0.0.1:$GW --host $HOST --ca "$W/keys/ca.crt" --seconds "$SECONDS_PER_RUN" --pid $G $(flag "$m"))
-      rows+=("| $round | $name | $(field mode "$T") | $(field handshakes "$T") | $(field handshakes_per_cpu_s "$T") | $(ratio "$(field handshakes_per_cpu_s "$T")" "${nginx_rate[$m]}") |")
-    done
+    T=$(run handshakes tunnel 127.0.0.1:$GW --host $HOST --ca "$W/keys/ca.crt" --seconds "$SECONDS_PER_RUN" --pid $G)
+    rows+=("| $round | $name | $(field handshakes "$T") | $(field handshakes_per_cpu_s "$T") | $(ratio "$(field handshakes_per_cpu_s "$T")" "$nginx_rate") |")
     kill $G; wait $G 2>/dev/null || true
   done
 done
 echo "# end $(date -u +%FT%TZ) loadavg $(cat /proc/loadavg)" | tee -a "$W/raw.txt"
 {
-  echo "| round | server | mode | handshakes | per server CPU-second | ÷ nginx (same round, same mode) |"
-  echo "|---|---|---|---|---|---|"
+  echo "| round | server | full handshakes | per server CPU-second | ÷ nginx (same round) |"
+  echo "|---|---|---|---|---|"
   printf '%s\n' "${rows[@]}"
 } | tee "$W/results.md"
 echo "raw lines: $W/raw.txt"
