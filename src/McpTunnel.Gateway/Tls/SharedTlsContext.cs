@@ -97,8 +97,10 @@ internal sealed partial class SharedTlsContext
 
             return new SharedTlsContext(server, client, context);
         }
-        catch (Exception ex) when (ex is InvalidOperationException or MissingMemberException or TypeLoadException or DllNotFoundException or EntryPointNotFoundException or InvalidCastException or IOException or OperationCanceledException or System.Security.Authentication.AuthenticationException)
+        catch (Exception ex)
         {
+            // Whatever went wrong, the inner TLS server must keep working: the caller falls back to the policy and a
+            // context per handshake, which is slower but enforces the same suites.
             if (server is not null)
             {
                 await server.DisposeAsync().ConfigureAwait(false);
