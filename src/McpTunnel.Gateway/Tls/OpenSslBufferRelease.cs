@@ -92,7 +92,7 @@ internal static partial class OpenSslBufferRelease
     // resolves at build time (it keeps this one field's metadata; no trim warning).
     private static readonly FieldInfo? SecurityContextField = typeof(SslStream).GetField("_securityContext", BindingFlags.Instance | BindingFlags.NonPublic);
 
-    private static object? SecurityContext(SslStream stream) =>
+    internal static object? SecurityContext(SslStream stream) =>
         (SecurityContextField ?? throw new MissingFieldException(nameof(SslStream), "_securityContext")).GetValue(stream);
 
     // The libssl .NET itself loads on the supported systems (OpenSSL 3: Debian 12, RHEL 9).

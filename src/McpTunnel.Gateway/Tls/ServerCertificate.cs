@@ -2,6 +2,7 @@ using System.Net.Security;
 using System.Security.Authentication;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using Microsoft.Extensions.Logging;
 
 namespace McpTunnel.Gateway.Tls;
 
@@ -15,14 +16,36 @@ public sealed class ServerCertificate
 
     private readonly Task<SslServerAuthenticationOptions> _options;
 
-    private ServerCertificate(X509Certificate2 certificate)
+    // Keeps this certificate's one OpenSSL context in the runtime's cache; null when it could not be shared and every
+    // handshake builds its own (decision 0020).
+    private SharedTlsContext? _shared;
+
+    private ServerCertificate(X509Certificate2 certificate, ILogger? logger)
     {
         Certificate = certificate;
         Fingerprint = Convert.ToHexStringLower(SHA256.HashData(certificate.RawData));
         // Building the context builds an X509 chain, and the first chain of the process loads the whole system
         // trust store (/etc/ssl/certs): the largest single cost of start-up in a perf profile (docs/benchmarks.md).
         // It runs beside the rest of start-up; a handshake that arrives before it is done waits for it.
-        _options = Task.Run(() => CreateOptions(certificate));
+        _options = Task.Run(() => CreateOptionsAsync(certificate, logger));
+    }
+
+    /// <summary>The shared OpenSSL context of this certificate's handshakes, once the options exist (null: one per handshake).</summary>
+    internal SharedTlsContext? Shared => _shared;
+
+    private async Task<SslServerAuthenticationOptions> CreateOptionsAsync(X509Certificate2 certificate, ILogger? logger)
+    {
+        // Without a cipher suites policy the runtime caches one SSL_CTX per certificate; SharedTlsContext restricts that
+        // context to the same suites before any handshake sees these options. Where it cannot, the policy is set and
+        // each handshake gets a context of its own, restricted by the runtime (the behaviour before decision 0020).
+        var options = CreateOptions(certificate);
+        _shared = await SharedTlsContext.CreateAsync(options, logger).ConfigureAwait(false);
+        if (_shared is null)
+        {
+            options.CipherSuitesPolicy = ModernCipherSuites.Policy;
+        }
+
+        return options;
     }
 
     private static SslServerAuthenticationOptions CreateOptions(X509Certificate2 certificate) => new()
@@ -35,8 +58,8 @@ public sealed class ServerCertificate
         ClientCertificateRequired = false,
         CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
         AllowRenegotiation = false,
+        // Also what lets the runtime cache the SSL_CTX (SharedTlsContext).
         AllowTlsResume = true,
-        CipherSuitesPolicy = ModernCipherSuites.Policy,
     };
 
     public X509Certificate2 Certificate { get; }
@@ -59,7 +82,8 @@ public sealed class ServerCertificate
         return FromPem(certPem, keyPem, certFile, keyFile);
     }
 
-    internal static ServerCertificate FromPem(string certPem, string keyPem, string certFile, string keyFile)
+    // logger: where a failure to share one TLS context between handshakes is reported (once per process).
+    internal static ServerCertificate FromPem(string certPem, string keyPem, string certFile, string keyFile, ILogger? logger = null)
     {
         if (!certPem.Contains("-----BEGIN CERTIFICATE-----", StringComparison.Ordinal))
         {
@@ -90,7 +114,7 @@ public sealed class ServerCertificate
         }
 
         // Linux keeps ephemeral keys usable by SslStream; no export/re-import round trip is needed.
-        return new ServerCertificate(pair);
+        return new ServerCertificate(pair, logger);
     }
 
     internal static byte[] ReadFile(string path)

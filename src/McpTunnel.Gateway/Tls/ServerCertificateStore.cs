@@ -56,7 +56,7 @@ public sealed class ServerCertificateStore : IDisposable
     public static ServerCertificateStore Open(TlsConfig files, ILogger logger, TimeProvider? time = null, TimeSpan? interval = null, Func<string, IEnumerable<string>>? check = null)
     {
         var (certPem, keyPem, hash) = Read(files);
-        var first = ServerCertificate.FromPem(certPem, keyPem, files.CertFile, files.KeyFile);
+        var first = ServerCertificate.FromPem(certPem, keyPem, files.CertFile, files.KeyFile, logger);
         var store = new ServerCertificateStore(files, first, hash, logger, time ?? TimeProvider.System, interval ?? TimeSpan.FromSeconds(10), check);
         GatewayLog.CertificateLoaded(logger, first.Certificate.Subject, Format(first.NotAfter), first.Fingerprint);
         store.WarnIfExpiring(first);
@@ -107,7 +107,7 @@ public sealed class ServerCertificateStore : IDisposable
             ServerCertificate next;
             try
             {
-                next = ServerCertificate.FromPem(certPem, keyPem, _files.CertFile, _files.KeyFile);
+                next = ServerCertificate.FromPem(certPem, keyPem, _files.CertFile, _files.KeyFile, _logger);
             }
             catch (CertificateLoadException ex)
             {
