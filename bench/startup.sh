@@ -13,7 +13,9 @@
 #   libs     every other file-backed mapping (libcrypto, libssl, libc, ...)
 #   other    the remaining anonymous mappings (thread stacks, other malloc arenas)
 # It also prints the CPU time the gateway has used when the port first answers (every live thread's
-# /proc/PID/task/*/schedstat): on a loaded machine wall time measures the queue for a core, CPU time does not.
+# /proc/PID/task/*/schedstat: on a loaded machine wall time measures the queue for a core, CPU time does not), and
+# the time from exec to the "gateway listening" log line (written when start-up is complete, after the sockets
+# are bound; read from the line's own timestamp, so to the millisecond).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STARTS=${STARTS:-10}
@@ -28,7 +30,7 @@ first_bin=$(sed 's/^[^=]*=\([^, ]*\).*/\1/' <<<"${VARIANTS%% *}")
 "$first_bin" cert init --domain "$DOMAIN" --output "$W/keys" >/dev/null
 cat > "$W/gateway.yaml" <<YAML
 listen_addr: "127.0.0.1:$GW"
-log_level: warn
+log_level: info
 tunnel_domain: $DOMAIN
 tls: { cert_file: $W/keys/tls.crt, key_file: $W/keys/tls.key }
 routes: { echo: "http://127.0.0.1:18121" }
@@ -77,7 +79,7 @@ PY
 p=
 trap '[ -n "$p" ] && kill "$p" 2>/dev/null || true' EXIT
 echo "# start $(date -u +%FT%TZ) loadavg $(cat /proc/loadavg) cpus $CPUS" | tee -a "$W/raw.txt"
-declare -A times cpus rss split
+declare -A times cpus ready rss split
 for _ in $(seq 1 "$STARTS"); do
   for variant in $VARIANTS; do
     name=${variant%%=*}
@@ -86,11 +88,14 @@ for _ in $(seq 1 "$STARTS"); do
     bin=${parts[0]}
     envs=("${parts[@]:1}")
     t0=$(date +%s%N)
-    env "${envs[@]}" taskset -c "$CPUS" "$bin" gateway --config "$W/gateway.yaml" 2>>"$W/gateway-$name.log" & p=$!
+    env "${envs[@]}" taskset -c "$CPUS" "$bin" gateway --config "$W/gateway.yaml" 2>"$W/start.log" & p=$!
     until (exec 3<>/dev/tcp/127.0.0.1/$GW) 2>/dev/null; do :; done
     t1=$(date +%s%N)
     # CPU time the process has run so far (every live thread's schedstat, ns): robust to load, unlike wall time.
     cpu=$(cat /proc/$p/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%d", s / 1000000 }')
+    for _ in $(seq 1 1000); do grep -q 'gateway listening' "$W/start.log" && break; sleep 0.01; done
+    logged=$(sed -n 's/^time=\([^ ]*\) .*gateway listening.*/\1/p' "$W/start.log" | head -1)
+    ready[$name]+="$(( $(date -d "$logged" +%s%3N) - t0 / 1000000 )) "
     sleep 1
     times[$name]+="$(( (t1 - t0) / 1000000 )) "
     cpus[$name]+="$cpu "
@@ -98,18 +103,19 @@ for _ in $(seq 1 "$STARTS"); do
     split[$name]=$(smaps_split $p "$bin")
     kill $p; wait $p 2>/dev/null || true
     p=
+    cat "$W/start.log" >>"$W/gateway-$name.log"
   done
 done
 echo "# end $(date -u +%FT%TZ) loadavg $(cat /proc/loadavg)" | tee -a "$W/raw.txt"
 median() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 {
-  echo "| variant | binary bytes | exec to listening ms ($STARTS starts) | median ms | CPU ms to listening (median) | idle RSS KB (median) | smaps split of the last start, KB |"
-  echo "|---|---|---|---|---|---|---|"
+  echo "| variant | binary bytes | exec to listening ms ($STARTS starts) | median ms | CPU ms to listening (median) | exec to "gateway listening" logged, ms (median) | idle RSS KB (median) | smaps split of the last start, KB |"
+  echo "|---|---|---|---|---|---|---|---|"
   for variant in $VARIANTS; do
     name=${variant%%=*}
     spec=${variant#*=}
     bin=${spec%%,*}
-    echo "| $name | $(stat -c %s "$bin") | ${times[$name]% } | $(median "${times[$name]}") | $(median "${cpus[$name]}") | $(median "${rss[$name]}") | ${split[$name]} |"
+    echo "| $name | $(stat -c %s "$bin") | ${times[$name]% } | $(median "${times[$name]}") | $(median "${cpus[$name]}") | $(median "${ready[$name]}") | $(median "${rss[$name]}") | ${split[$name]} |"
   done
 } | tee "$W/results.md"
 echo "raw: $W"
