@@ -78,8 +78,7 @@ public sealed class GatewayServer : IGatewayStatus, IAsyncDisposable
     /// upstream CA file cannot be used. <paramref name="health"/>, when given and <c>appliance.health_addr</c> is set,
     /// answers the health listener with this gateway's status. <paramref name="upstreamResolver"/> replaces the system resolver for
     /// upstream names (tests). <paramref name="certificateCheck"/> judges the server certificate at start and on
-    /// each reload (see <see cref="ServerCertificateStore.Open"/>); the pair loaded here is judged in <see cref="StartAsync"/>, once the
-    /// listeners are bound.
+    /// each reload (see <see cref="ServerCertificateStore.Open"/>).
     /// </summary>
     /// <paramref name="environment"/> is where the <c>OTEL_*</c> variables are read (default: the process's).
     public static GatewayServer Create(GatewayConfig config, ILoggerProvider logs, TimeProvider? time = null, IHealthHandler? health = null,
@@ -343,8 +342,8 @@ public sealed class GatewayServer : IGatewayStatus, IAsyncDisposable
         }
         finally
         {
-            // Before the "gateway listening" line and before StartAsync returns, as when it ran at load: only the
-            // sockets are bound first. Reported even when binding failed, as before.
+            // Before "listening on" and before StartAsync returns, as when the pair was loaded: only the sockets were
+            // bound first. Reported even when binding failed, as before.
             foreach (var problem in _startCheck?.Release() ?? [])
             {
                 GatewayLog.CertificateRequirementFailed(_logger, problem);
