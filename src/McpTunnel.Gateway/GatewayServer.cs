@@ -31,14 +31,12 @@ public sealed class GatewayServer : IGatewayStatus, IAsyncDisposable
     private readonly ILogger _logger;
     private readonly InnerRequestHandler _inner;
     private readonly LogLevelFilter _logLevel;
-    private readonly StartCheck? _startCheck;
     private GatewayConfig _config;
     private bool _started;
 
-    private GatewayServer(WebApplication app, GatewayConfig config, ServerCertificateStore certificates, GatewayMetrics metrics, InnerRequestHandler inner, LogLevelFilter logLevel, ConnectionLimits limits, ILogger logger, StartCheck? startCheck)
+    private GatewayServer(WebApplication app, GatewayConfig config, ServerCertificateStore certificates, GatewayMetrics metrics, InnerRequestHandler inner, LogLevelFilter logLevel, ConnectionLimits limits, ILogger logger)
     {
         _app = app;
-        _startCheck = startCheck;
         _logLevel = logLevel;
         _config = config;
         Certificates = certificates;
@@ -108,9 +106,7 @@ public sealed class GatewayServer : IGatewayStatus, IAsyncDisposable
         });
         var gatewayLogger = loggerFactoryForStartup.CreateLogger("McpTunnel.Gateway");
         tlsReporter.Attach(gatewayLogger);
-        // The check of the first pair waits until the listeners are bound (StartAsync); see StartCheck.
-        var startCheck = certificateCheck is null ? null : new StartCheck(certificateCheck);
-        var certificates = ServerCertificateStore.Open(config.Tls, gatewayLogger, timeProvider, config.Appliance.CertPollInterval, startCheck is null ? null : startCheck.Check);
+        var certificates = ServerCertificateStore.Open(config.Tls, gatewayLogger, timeProvider, config.Appliance.CertPollInterval, certificateCheck);
         Diagnostics.GatewayInstruments.AddCertificate(metrics.Meter, certificates);
         // The service's OTEL_* variables win over appliance.telemetry (decision 0016).
         var variables = environment ?? Environment.GetEnvironmentVariable;
@@ -159,7 +155,7 @@ public sealed class GatewayServer : IGatewayStatus, IAsyncDisposable
         bindTelemetry(app.Services);
         var outer = app.Services.GetRequiredService<OuterWebSocketHandler>();
         var inner = app.Services.GetRequiredService<InnerRequestHandler>();
-        var server = new GatewayServer(app, config, certificates, metrics, inner, logLevel, limits, gatewayLogger, startCheck);
+        var server = new GatewayServer(app, config, certificates, metrics, inner, logLevel, limits, gatewayLogger);
         if (health is not null && healthEndpoint is not null)
         {
             // The health listener is a plain loopback socket of its own; it never reaches a route.
@@ -336,20 +332,7 @@ public sealed class GatewayServer : IGatewayStatus, IAsyncDisposable
 
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
-        try
-        {
-            await _app.StartAsync(cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            // Before "listening on" and before StartAsync returns, as when the pair was loaded: only the sockets were
-            // bound first. Reported even when binding failed, as before.
-            foreach (var problem in _startCheck?.Release() ?? [])
-            {
-                GatewayLog.CertificateRequirementFailed(_logger, problem);
-            }
-        }
-
+        await _app.StartAsync(cancellationToken).ConfigureAwait(false);
         _started = true;
         Certificates.StartPolling();
         var addresses = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
@@ -403,38 +386,6 @@ public sealed class GatewayServer : IGatewayStatus, IAsyncDisposable
         Certificates.Dispose();
         await _app.DisposeAsync().ConfigureAwait(false);
         Metrics.Meter.Dispose();
-    }
-
-    /// <summary>
-    /// Holds back the requirement check of the pair loaded at start until the listeners are bound. The check builds
-    /// an X509 chain (is tls.crt signed by ca.crt), and the first chain a process builds loads and parses the whole
-    /// system trust store: about two thirds of start-up's CPU in a profile (docs/benchmarks.md, issue 12's third
-    /// round). Held back, that load overlaps binding (the TLS context loads the store beside start-up anyway) instead
-    /// of delaying it. Every later pair (a reload) is checked at once.
-    /// </summary>
-    private sealed class StartCheck(Func<string, IEnumerable<string>> check)
-    {
-        private string? _heldBack;
-        private bool _released;
-
-        public IEnumerable<string> Check(string certificatePem)
-        {
-            if (Volatile.Read(ref _released))
-            {
-                return check(certificatePem);
-            }
-
-            _heldBack = certificatePem;
-            return [];
-        }
-
-        /// <summary>Checks the held-back pair (once); later pairs are checked as they load.</summary>
-        public List<string> Release()
-        {
-            Volatile.Write(ref _released, true);
-            var pem = Interlocked.Exchange(ref _heldBack, null);
-            return pem is null ? [] : [.. check(pem)];
-        }
     }
 
     /// <summary>Lets the gateway log through the caller's provider without disposing it.</summary>

@@ -1,7 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
-using McpTunnel.Configuration;
-using McpTunnel.Gateway;
 using McpTunnel.Operations;
 using McpTunnel.Tests.Infrastructure;
 
@@ -48,59 +45,5 @@ public sealed class CertificateAdviceTests
         await using var started = await GatewayHarness.StartAsync($"echo: http://127.0.0.1:{upstream.Port}", "",
             certificateCheck: ServerCertificateAdvice.For, prepare: UseCaAsServerCertificate);
         Assert.Contains(Warning + "tls.crt: not a CA certificate (CA:TRUE); the server certificate must be a leaf", started.Logs.Messages);
-    }
-
-    [Fact]
-    public async Task The_check_of_the_pair_loaded_at_start_runs_once_the_listener_is_bound()
-    {
-        // The check builds an X509 chain, and the first chain of a process loads the whole system trust store (two
-        // thirds of start-up's CPU, docs/benchmarks.md): it must not hold up binding, yet still report before
-        // StartAsync returns, as it did.
-        using var directory = new TempDirectory();
-        var pki = new TestPki();
-        pki.WriteTo(directory);
-        UseCaAsServerCertificate(directory, pki);
-        int port;
-        using (var reserve = new TcpListener(IPAddress.Loopback, 0))
-        {
-            reserve.Start();
-            port = ((IPEndPoint)reserve.LocalEndpoint).Port;
-        }
-
-        var loaded = ConfigLoader.LoadFile(directory.Write("config.yaml", $"""
-            listen_addr: "127.0.0.1:{port}"
-            tunnel_domain: {TestPki.Domain}
-            tls:
-              cert_file: tls.crt
-              key_file: tls.key
-            routes:
-              echo: http://127.0.0.1:9
-            """));
-        Assert.True(loaded.Succeeded, string.Join("\n", loaded.Problems));
-        var config = loaded.Config!;
-        var listenerBound = new List<bool>();
-        var advice = ServerCertificateAdvice.For(config);
-        IEnumerable<string> Check(string pem)
-        {
-            using var probe = new TcpClient();
-            try
-            {
-                probe.Connect(IPAddress.Loopback, port);
-                listenerBound.Add(true);
-            }
-            catch (SocketException)
-            {
-                listenerBound.Add(false);
-            }
-
-            return advice(pem);
-        }
-
-        var logs = new CapturingLoggerProvider();
-        await using var server = GatewayServer.Create(config, logs, certificateCheck: Check);
-        Assert.Empty(listenerBound);
-        await server.StartAsync();
-        Assert.Equal([true], listenerBound);
-        Assert.Contains(Warning + "tls.crt: not a CA certificate (CA:TRUE); the server certificate must be a leaf", logs.Messages);
     }
 }
