@@ -143,6 +143,48 @@ public static class CertificateInspector
             return false;
         }
 
+        // "Signed directly by the CA" is one signature: verify it with the CA's public key. An X509Chain would do the
+        // same and more, but OpenSSL's chain code loads the whole system trust store for every chain, custom root or
+        // not (two thirds of the gateway's start-up CPU, where this check runs before the listener binds). Signature
+        // algorithms other than ECDSA and RSA PKCS#1 v1.5 with SHA-2 (what spec 3.2 names and every recipe makes; RSA-PSS, say)
+        // keep the chain.
+        var (tbs, algorithm, signature) = SignedParts(leaf.RawData);
+        return algorithm switch
+        {
+            "1.2.840.10045.4.3.2" => VerifyEcdsa(ca, tbs, signature, HashAlgorithmName.SHA256),
+            "1.2.840.10045.4.3.3" => VerifyEcdsa(ca, tbs, signature, HashAlgorithmName.SHA384),
+            "1.2.840.10045.4.3.4" => VerifyEcdsa(ca, tbs, signature, HashAlgorithmName.SHA512),
+            "1.2.840.113549.1.1.11" => VerifyRsa(ca, tbs, signature, HashAlgorithmName.SHA256),
+            "1.2.840.113549.1.1.12" => VerifyRsa(ca, tbs, signature, HashAlgorithmName.SHA384),
+            "1.2.840.113549.1.1.13" => VerifyRsa(ca, tbs, signature, HashAlgorithmName.SHA512),
+            _ => SignedByChain(leaf, ca),
+        };
+    }
+
+    /// <summary>The DER of tbsCertificate, the signature algorithm's OID and the signature's bytes (RFC 5280 4.1).</summary>
+    private static (byte[] Tbs, string Algorithm, byte[] Signature) SignedParts(byte[] certificate)
+    {
+        var outer = new AsnReader(certificate, AsnEncodingRules.DER).ReadSequence();
+        var tbs = outer.ReadEncodedValue().ToArray();
+        var algorithm = outer.ReadSequence().ReadObjectIdentifier();
+        var signature = outer.ReadBitString(out _);
+        return (tbs, algorithm, signature);
+    }
+
+    private static bool VerifyEcdsa(X509Certificate2 ca, byte[] tbs, byte[] signature, HashAlgorithmName hash)
+    {
+        using var key = ca.GetECDsaPublicKey();
+        return key is not null && key.VerifyData(tbs, signature, hash, DSASignatureFormat.Rfc3279DerSequence);
+    }
+
+    private static bool VerifyRsa(X509Certificate2 ca, byte[] tbs, byte[] signature, HashAlgorithmName hash)
+    {
+        using var key = ca.GetRSAPublicKey();
+        return key is not null && key.VerifyData(tbs, signature, hash, RSASignaturePadding.Pkcs1);
+    }
+
+    private static bool SignedByChain(X509Certificate2 leaf, X509Certificate2 ca)
+    {
         using var chain = new X509Chain();
         chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
         chain.ChainPolicy.CustomTrustStore.Add(ca);

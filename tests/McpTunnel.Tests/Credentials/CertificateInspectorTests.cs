@@ -77,6 +77,42 @@ public sealed class CertificateInspectorTests
         Assert.Contains("authorityKeyIdentifier equals the CA's subjectKeyIdentifier", failed);
     }
 
+    [Theory]
+    [InlineData("ecdsa-sha384")]
+    [InlineData("rsa-pkcs1-sha256")]
+    [InlineData("rsa-pss-sha256")] // not verified directly: the chain still decides
+    public void Signed_directly_is_the_cas_signature_for_each_algorithm_and_a_changed_byte_fails_it(string algorithm)
+    {
+        using var ecdsa = ECDsa.Create(ECCurve.NamedCurves.nistP384);
+        using var rsa = RSA.Create(2048);
+        var caRequest = algorithm switch
+        {
+            "ecdsa-sha384" => new CertificateRequest("CN=ca", ecdsa, HashAlgorithmName.SHA384),
+            "rsa-pkcs1-sha256" => new CertificateRequest("CN=ca", rsa, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1),
+            _ => new CertificateRequest("CN=ca", rsa, HashAlgorithmName.SHA256, RSASignaturePadding.Pss),
+        };
+        caRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+        caRequest.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign, true));
+        using var ca = caRequest.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddYears(1));
+        using var leafKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=t.example", leafKey, HashAlgorithmName.SHA256);
+        var signer = algorithm switch
+        {
+            "ecdsa-sha384" => X509SignatureGenerator.CreateForECDsa(ecdsa),
+            "rsa-pkcs1-sha256" => X509SignatureGenerator.CreateForRSA(rsa, RSASignaturePadding.Pkcs1),
+            _ => X509SignatureGenerator.CreateForRSA(rsa, RSASignaturePadding.Pss),
+        };
+        using var leaf = request.Create(ca.SubjectName, signer, DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30), [1, 2, 3]);
+
+        Assert.DoesNotContain("signed directly by ca.crt", Failed(CertificateInspector.CheckServer(Pem(leaf), null, Pem(ca), null, DateTimeOffset.UtcNow)).Select(c => c.Requirement));
+
+        // The same certificate with one bit of its signature flipped (the last byte of the DER is the signature's).
+        var tampered = leaf.RawData.ToArray();
+        tampered[^1] ^= 0x01;
+        var tamperedPem = PemEncoding.WriteString("CERTIFICATE", tampered);
+        Assert.Contains("signed directly by ca.crt", Failed(CertificateInspector.CheckServer(tamperedPem, null, Pem(ca), null, DateTimeOffset.UtcNow)).Select(c => c.Requirement));
+    }
+
     [Fact]
     public void The_cli_prints_pass_and_fail_lines_and_exits_by_the_result()
     {
