@@ -24,7 +24,8 @@ using Microsoft.Extensions.Logging;
 // mcp-tunnel-bench sessions TARGET --host H --ca FILE --count N[,M...] --pid PID [--large-mb M]
 //   Opens idle tunnel sessions (WebSocket + inner TLS + one request) up to each count in turn and reports the RSS
 //   of PID before and at each count (one run, so 1k and 10k figures are comparable). With --large-mb each session's
-//   one request is a large result of M MB instead of a small JSON-RPC call.
+//   one request is a large result of M MB instead of a small JSON-RPC call. With --hold-until PATH the sessions stay
+//   open after the report until PATH exists.
 // mcp-tunnel-bench flood TARGET --host H --ca FILE --pid PID --connections N --websockets M --seconds S
 //   N idle TCP connections and M idle WebSockets (no TLS), held for S seconds with a real request every second;
 //   reports PID's CPU, RSS and descriptors. See FloodLoad and bench/flood.sh.
@@ -324,6 +325,14 @@ async Task<int> Sessions(string target)
     }
 
     Console.WriteLine($"rss_before_kb={before} {string.Join(' ', results)}");
+    // --hold-until PATH keeps the sessions open until PATH exists, so a heap census (bench/session-census.sh) can be
+    // taken of the server while they are idle.
+    var hold = Option("--hold-until", "");
+    while (hold.Length > 0 && !File.Exists(hold))
+    {
+        await Task.Delay(100);
+    }
+
     foreach (var client in sessions)
     {
         client.Dispose();
