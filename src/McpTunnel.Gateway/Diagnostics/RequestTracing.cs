@@ -31,19 +31,13 @@ internal static class RequestTracing
         var hosting = Activity.Current;
         Activity.Current = null;
         var activity = GatewayTelemetry.Source.StartActivity(ActivityKind.Server, parent, name: GatewayMetrics.MethodLabel(request.Method));
-        if (activity is null)
-        {
-            Activity.Current = hosting;
-            return null;
-        }
-
-        if (!activity.IsAllDataRequested)
+        if (activity is not { IsAllDataRequested: true })
         {
             // Not sampled. OpenTelemetry's SDK still creates an activity for a root or a remote parent it drops
             // (PropagationData: the trace id survives for propagation). The gateway neither exports it nor sends it
             // upstream (an unsampled request passes the caller's trace headers as they came), so keeping it would
             // only cost its tags, an execution-context switch and a trace id in the access line that exists nowhere.
-            activity.Stop();
+            activity?.Stop();
             Activity.Current = hosting;
             return null;
         }
